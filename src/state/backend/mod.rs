@@ -1,0 +1,5 @@
+//! Byte-level backends implementing [`StateStore`](crate::state::StateStore).
+
+pub(crate) mod key_buf;
+
+pub mod in_memory;

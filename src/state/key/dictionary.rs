@@ -1,0 +1,252 @@
+//! [`DictionaryKeyEncoder`]: dense `u32` codes for low-cardinality key components.
+
+use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::DefaultHashBuilder;
+use std::hash::BuildHasher;
+
+use crate::state::error::{Result, StateError};
+
+/// Maps byte strings (regions, tenants, event types, ...) to dense `u32` codes
+/// `0, 1, 2, ...` in order of first insertion, and back.
+///
+/// Encoding a composite key's low-cardinality component to a fixed 4-byte code
+/// makes the key short, fixed-width and cheap to compare. Codes are stable for
+/// the life of the encoder and survive a restart through rkyv serialization
+/// (the archived form is the list of values in code order).
+///
+/// Each value is stored once: the lookup table holds only codes.
+///
+/// ```
+/// use laminar_core::state::DictionaryKeyEncoder;
+/// let mut dict = DictionaryKeyEncoder::new();
+/// assert_eq!(dict.encode_or_insert(b"eu-west").unwrap(), 0);
+/// assert_eq!(dict.encode_or_insert(b"us-east").unwrap(), 1);
+/// assert_eq!(dict.encode(b"eu-west"), Some(0));
+/// assert_eq!(dict.decode(1), Some(&b"us-east"[..]));
+/// assert_eq!(dict.encode(b"ap-south"), None);
+/// ```
+#[derive(Clone)]
+pub struct DictionaryKeyEncoder {
+    values: Vec<Box<[u8]>>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    /// Largest number of codes this encoder hands out (`u32::MAX + 1` by default).
+    limit: u64,
+}
+
+const FULL_LIMIT: u64 = 1 << 32;
+
+impl std::fmt::Debug for DictionaryKeyEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DictionaryKeyEncoder")
+            .field("len", &self.values.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for DictionaryKeyEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartialEq for DictionaryKeyEncoder {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+    }
+}
+impl Eq for DictionaryKeyEncoder {}
+
+impl DictionaryKeyEncoder {
+    /// Creates an empty dictionary.
+    pub fn new() -> Self {
+        Self::with_limit_u64(FULL_LIMIT)
+    }
+
+    fn with_limit_u64(limit: u64) -> Self {
+        DictionaryKeyEncoder {
+            values: Vec::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            limit,
+        }
+    }
+
+    /// Creates an empty dictionary that refuses to hand out more than `limit` codes.
+    ///
+    /// Useful to bound memory for a component that should be low-cardinality.
+    pub fn with_limit(limit: u32) -> Self {
+        Self::with_limit_u64(u64::from(limit))
+    }
+
+    /// Returns the code of `value`, or `None` if it was never inserted.
+    ///
+    /// The hot path: no allocation.
+    #[inline]
+    pub fn encode(&self, value: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(value);
+        let values = &self.values;
+        self.index
+            .find(hash, |&code| {
+                values.get(code as usize).map(|v| &v[..]) == Some(value)
+            })
+            .copied()
+    }
+
+    /// Returns the code of `value`, assigning the next free code if it is new.
+    ///
+    /// Fails with [`StateError::CapacityExceeded`] once every code is taken.
+    pub fn encode_or_insert(&mut self, value: &[u8]) -> Result<u32> {
+        let hash = self.hasher.hash_one(value);
+        let next = self.values.len() as u64;
+        let limit = self.limit;
+        let values = &self.values;
+        let hasher = &self.hasher;
+        match self.index.entry(
+            hash,
+            |&code| values.get(code as usize).map(|v| &v[..]) == Some(value),
+            |&code| hasher.hash_one(values.get(code as usize).map(|v| &v[..]).unwrap_or_default()),
+        ) {
+            Entry::Occupied(e) => Ok(*e.get()),
+            Entry::Vacant(e) => {
+                if next >= limit {
+                    return Err(StateError::CapacityExceeded(format!(
+                        "dictionary holds {next} values, its limit is {limit}"
+                    )));
+                }
+                let code = u32::try_from(next).map_err(|_| {
+                    StateError::CapacityExceeded("dictionary has used all 2^32 codes".into())
+                })?;
+                e.insert(code);
+                self.values.push(value.into());
+                Ok(code)
+            }
+        }
+    }
+
+    /// Returns the value that `code` stands for.
+    #[inline]
+    pub fn decode(&self, code: u32) -> Option<&[u8]> {
+        self.values.get(code as usize).map(|v| &v[..])
+    }
+
+    /// Number of distinct values.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Returns `true` if no value was inserted.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Forgets every value; codes restart from 0.
+    pub fn clear(&mut self) {
+        self.values.clear();
+        self.index.clear();
+    }
+
+    /// Iterates `(code, value)` in code order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (u32, &[u8])> + '_ {
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u32, &v[..]))
+    }
+
+    /// Rebuilds a dictionary from values in code order (value `i` gets code `i`).
+    ///
+    /// Fails with [`StateError::Corruption`] if a value appears twice, since the
+    /// codes would then be ambiguous.
+    pub fn from_values<I, V>(values: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = V>,
+        V: AsRef<[u8]>,
+    {
+        let mut dict = DictionaryKeyEncoder::new();
+        for (i, v) in values.into_iter().enumerate() {
+            let code = dict.encode_or_insert(v.as_ref())?;
+            if code as usize != i {
+                return Err(StateError::corruption(
+                    "dictionary",
+                    format!("value at code {i} duplicates code {code}"),
+                ));
+            }
+        }
+        Ok(dict)
+    }
+
+    /// Serializes the dictionary (its values in code order) with rkyv.
+    pub fn to_bytes(&self) -> Result<rkyv::util::AlignedVec> {
+        let values: Vec<&[u8]> = self.values.iter().map(|v| &v[..]).collect();
+        rkyv::to_bytes::<rkyv::rancor::Error>(&DictArchive {
+            values: values.iter().map(|v| v.to_vec()).collect(),
+        })
+        .map_err(|e| StateError::Serialization(e.to_string()))
+    }
+
+    /// Reads a dictionary written by [`to_bytes`](Self::to_bytes), validating it.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let archive: DictArchive = crate::state::store::decode_value(bytes)?;
+        Self::from_values(archive.values)
+    }
+}
+
+/// Archived form of a [`DictionaryKeyEncoder`]: its values in code order.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq)]
+pub struct DictArchive {
+    /// Value `i` has code `i`.
+    pub values: Vec<Vec<u8>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_codes_round_trip() {
+        let mut d = DictionaryKeyEncoder::new();
+        for i in 0..1000u32 {
+            assert_eq!(d.encode_or_insert(format!("v{i}").as_bytes()).unwrap(), i);
+        }
+        assert_eq!(d.encode_or_insert(b"v17").unwrap(), 17);
+        assert_eq!(d.len(), 1000);
+        let bytes = d.to_bytes().unwrap();
+        let back = DictionaryKeyEncoder::from_bytes(&bytes).unwrap();
+        assert_eq!(back, d);
+        assert_eq!(back.encode(b"v999"), Some(999));
+        assert_eq!(back.decode(5), Some(&b"v5"[..]));
+        assert_eq!(back.decode(1000), None);
+    }
+
+    #[test]
+    fn limit_is_an_error_not_a_panic() {
+        let mut d = DictionaryKeyEncoder::with_limit(2);
+        d.encode_or_insert(b"a").unwrap();
+        d.encode_or_insert(b"b").unwrap();
+        assert!(matches!(d.encode_or_insert(b"c"), Err(StateError::CapacityExceeded(_))));
+        assert_eq!(d.encode_or_insert(b"a").unwrap(), 0);
+    }
+
+    #[test]
+    fn clear_restarts_codes() {
+        let mut d = DictionaryKeyEncoder::default();
+        d.encode_or_insert(b"x").unwrap();
+        d.clear();
+        assert!(d.is_empty());
+        assert_eq!(d.encode_or_insert(b"y").unwrap(), 0);
+        assert_eq!(d.encode(b"x"), None);
+    }
+
+    #[test]
+    fn duplicate_values_in_archive_are_corruption() {
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&DictArchive {
+            values: vec![b"a".to_vec(), b"a".to_vec()],
+        })
+        .unwrap();
+        assert!(matches!(
+            DictionaryKeyEncoder::from_bytes(&bytes),
+            Err(StateError::Corruption { .. })
+        ));
+    }
+}
