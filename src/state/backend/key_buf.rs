@@ -125,7 +125,10 @@ mod tests {
     #[test]
     fn short_keys_are_inline() {
         assert_eq!(KeyBuf::new(&[7u8; INLINE_CAP]).heap_bytes(), 0);
-        assert_eq!(KeyBuf::new(&[7u8; INLINE_CAP + 1]).heap_bytes(), INLINE_CAP + 1);
+        assert_eq!(
+            KeyBuf::new(&[7u8; INLINE_CAP + 1]).heap_bytes(),
+            INLINE_CAP + 1
+        );
         assert_eq!(KeyBuf::new(b"").as_slice(), b"");
     }
 
