@@ -15,3 +15,70 @@ pub const fn assert_key<K: Key>() {}
 
 /// Compile-time check that `V` can be snapshotted (used for spanned errors).
 pub const fn assert_value<V: Value>() {}
+
+/// Backend markers by the names `#[state_store(backend = …)]` accepts. A
+/// marker whose feature is off is a placeholder that is not a [`Backend`], so
+/// naming it fails with a message naming the feature.
+pub mod backends {
+    #[cfg(feature = "ahash")]
+    pub use crate::state::typed::AHash;
+    #[cfg(feature = "btree")]
+    pub use crate::state::typed::BTree;
+
+    /// Placeholder: the `ahash` feature is off.
+    #[cfg(not(feature = "ahash"))]
+    #[derive(Debug)]
+    pub struct AHash;
+    /// Placeholder: the `btree` feature is off.
+    #[cfg(not(feature = "btree"))]
+    #[derive(Debug)]
+    pub struct BTree;
+    /// Placeholder: no typed mmap marker in this build.
+    #[derive(Debug)]
+    pub struct Mmap;
+}
+
+fn single_key(name: &str) -> Vec<u8> {
+    layout::header(name, layout::SINGLE)
+}
+
+/// Appends single-value field `name` to a snapshot's entries.
+pub fn write_single<V: Value>(
+    value: &V,
+    name: &str,
+    out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<()> {
+    out.push((single_key(name), value.to_snapshot_bytes()?));
+    Ok(())
+}
+
+/// Reads single-value field `name` from a snapshot's sorted entries.
+pub fn read_single<V: Value>(name: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<V> {
+    let key = single_key(name);
+    match entries.binary_search_by(|(k, _)| k.as_slice().cmp(key.as_slice())) {
+        Ok(i) => match entries.get(i) {
+            Some((_, v)) => V::from_snapshot_bytes(v),
+            None => Err(missing(name)),
+        },
+        Err(_) => Err(missing(name)),
+    }
+}
+
+fn missing(name: &str) -> StateError {
+    StateError::corruption(format!("snapshot field `{name}`"), "value missing")
+}
+
+/// Fails if a snapshot holds entries that belong to no field.
+pub fn check_consumed(used: usize, total: usize) -> Result<()> {
+    if used == total {
+        Ok(())
+    } else {
+        Err(StateError::corruption(
+            "snapshot",
+            format!(
+                "{} of {total} entries belong to no field of this state struct",
+                total.saturating_sub(used)
+            ),
+        ))
+    }
+}

@@ -9,6 +9,11 @@ use crate::state::key::KeyRepr;
 ///
 /// Every operation is an associated function over [`Backend::Map`], so a
 /// table monomorphizes to direct calls on the underlying map.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a typed backend available in this build",
+    label = "backend not available",
+    note = "`BTree` needs the cargo feature `btree` and `AHash` the feature `ahash`; `Mmap` (feature `mmap`) has no typed marker yet"
+)]
 pub trait Backend: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
     /// The map that holds entries with representation `R` and values `V`.
     type Map<R: KeyRepr, V>: Default;
