@@ -1,6 +1,6 @@
 //! Arguments of `#[state_store(...)]`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Ident, Token};
@@ -9,7 +9,7 @@ use syn::{Ident, Token};
 pub const BACKENDS: &[&str] = &["BTree", "AHash", "Mmap"];
 
 const ACCEPTED: &str =
-    "accepted arguments: `#[state_store]` or `#[state_store(backend = BTree | AHash | Mmap)]`";
+    "accepted arguments: `#[state_store]` or `#[state_store(backend = BTree | AHash)]`";
 
 /// Parsed `#[state_store(...)]` arguments.
 #[derive(Default)]
@@ -78,7 +78,9 @@ pub fn parse(tokens: TokenStream) -> (Args, Option<syn::Error>) {
         };
         match ident {
             Some(id) if BACKENDS.iter().any(|b| id == b) => {
-                if args.backend.is_some() {
+                if let Some(problem) = unavailable(&id) {
+                    push(syn::Error::new(id.span(), problem));
+                } else if args.backend.is_some() {
                     push(syn::Error::new(id.span(), "duplicate `backend` argument"));
                 } else {
                     args.backend = Some(id);
@@ -87,12 +89,36 @@ pub fn parse(tokens: TokenStream) -> (Args, Option<syn::Error>) {
             _ => push(syn::Error::new_spanned(
                 &value,
                 format!(
-                    "unknown backend `{}`; accepted backends: `BTree`, `AHash`, `Mmap`",
+                    "unknown backend `{}`; accepted backends: `BTree` (ordered), `AHash` (hash, no scans)",
                     quote::quote!(#value)
                 ),
             )),
         }
     }
-    let _ = Span::call_site();
     (args, errors)
+}
+
+/// Why backend `id` cannot be used in this build, if it cannot.
+fn unavailable(id: &Ident) -> Option<String> {
+    let feature = if id == "BTree" {
+        "btree"
+    } else if id == "AHash" {
+        "ahash"
+    } else {
+        return Some(format!(
+            "the `{id}` backend has no typed tables in this version of laminar-core; available: `BTree` (feature `btree`), `AHash` (feature `ahash`)"
+        ));
+    };
+    let enabled = match feature {
+        "btree" => cfg!(feature = "btree"),
+        _ => cfg!(feature = "ahash"),
+    };
+    (!enabled).then(|| {
+        format!("backend `{id}` needs the cargo feature `{feature}` of laminar-core, which is off in this build")
+    })
+}
+
+/// `true` if some backend exists to be the default.
+pub fn has_default() -> bool {
+    cfg!(any(feature = "btree", feature = "ahash"))
 }

@@ -37,6 +37,12 @@ pub fn state_store(args_tokens: TokenStream, input: TokenStream) -> TokenStream 
     errors.extend(arg_error);
     let input = Input::from_item(&item, &mut errors);
     valid::check(&input, &mut errors);
+    if args.backend.is_none() && !args::has_default() {
+        errors.push(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "no typed backend is enabled: enable the cargo feature `btree` or `ahash` of laminar-core",
+        ));
+    }
 
     if let Some(combined) = errors.into_iter().reduce(|mut all, e| {
         all.combine(e);
@@ -105,7 +111,7 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                 checks.push(quote_spanned!(key.span()=> #p::assert_key::<#key>();));
                 checks.push(quote_spanned!(ty.span()=> #p::assert_value::<#ty>();));
                 inits.push(quote!(#ident: <#tt>::new()));
-                let getter = format_ident!("{}", label, span = ident.span());
+                let getter = ident.clone();
                 let getter_mut = format_ident!("{}_mut", label, span = ident.span());
                 let doc = format!("The `{label}` table.");
                 let doc_mut = format!("The `{label}` table, mutably.");
