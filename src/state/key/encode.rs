@@ -522,12 +522,22 @@ key_tuple!(A 0, B 1);
 key_tuple!(A 0, B 1, C 2);
 key_tuple!(A 0, B 1, C 2, D 3);
 
-/// Encodes a key to bytes (a convenience over [`Key::find`] and [`Key::encode`]
-/// for keys without dictionaries).
-pub fn encode_key<K: Key<Dicts = ()>>(key: K::Ref<'_>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(K::WIDTH.unwrap_or(16));
-    if let Some(repr) = K::find(key, &()) {
-        K::encode(&repr, &mut out);
+/// Appends the byte encoding of `key` to `out` (for byte-level stores and
+/// snapshots). Returns `false`, appending nothing, if a dictionary component
+/// is unknown to `dicts`.
+///
+/// ```
+/// use laminar_core::state::key::encode_key;
+/// let mut out = Vec::new();
+/// assert!(encode_key::<(String, i32)>(("a\0b", -1), &((), ()), &mut out));
+/// assert_eq!(out, [b'a', 0, 0xFF, b'b', 0, 0, 0x7F, 0xFF, 0xFF, 0xFF]);
+/// ```
+pub fn encode_key<K: Key>(key: K::Ref<'_>, dicts: &K::Dicts, out: &mut Vec<u8>) -> bool {
+    match K::find(key, dicts) {
+        Some(repr) => {
+            K::encode(&repr, out);
+            true
+        }
+        None => false,
     }
-    out
 }

@@ -98,6 +98,22 @@ impl<K: Key, V, B: Backend> Table<K, V, B> {
         B::get(&self.map, &repr)
     }
 
+    /// The encoded (inline) form of `key`, or `None` if a dictionary component
+    /// is unknown (then no entry has this key).
+    ///
+    /// Operators that look the same key up in a hot loop can encode it once
+    /// and use [`get_encoded`](Self::get_encoded), skipping dictionary lookups.
+    #[inline]
+    pub fn encode_key(&self, key: K::Ref<'_>) -> Option<K::Repr> {
+        K::find(key, &self.dicts)
+    }
+
+    /// The value of an encoded key from [`encode_key`](Self::encode_key) (of this table).
+    #[inline]
+    pub fn get_encoded(&self, key: &K::Repr) -> Option<&V> {
+        B::get(&self.map, key)
+    }
+
     /// A mutable reference to the value of `key`, if present.
     #[inline]
     pub fn get_mut(&mut self, key: K::Ref<'_>) -> Option<&mut V> {
