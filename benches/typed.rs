@@ -11,6 +11,8 @@
 //!   the next key to look up, following one random cycle through all keys.
 //!   1M keys always; 10M keys when `LAMINAR_BENCH_10M=1` (about 2 GB of RAM).
 
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+
 #[path = "common/workload.rs"]
 mod workload;
 

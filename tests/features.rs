@@ -18,7 +18,15 @@ pub struct S {
 }
 "#;
 
+/// `RUSTFLAGS` choosing BTree as the default backend (fixtures that use it
+/// build into their own target directory, since flags change every artifact).
+const CHOOSE_BTREE: &str = "--cfg laminar_default_backend=\"btree\"";
+
 fn check(name: &str, features: &[&str], src: &str) -> (bool, String) {
+    check_with(name, features, src, None)
+}
+
+fn check_with(name: &str, features: &[&str], src: &str, rustflags: Option<&str>) -> (bool, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target").join("feature-fixtures").join(name);
     std::fs::create_dir_all(dir.join("src")).expect("create fixture dir");
@@ -29,45 +37,61 @@ fn check(name: &str, features: &[&str], src: &str) -> (bool, String) {
     std::fs::write(dir.join("Cargo.toml"), manifest).expect("write manifest");
     std::fs::write(dir.join("src/lib.rs"), src).expect("write lib.rs");
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy lock file");
-    let target: PathBuf = root.join("target").join("feature-fixtures").join("target");
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["check", "--offline", "--quiet", "--manifest-path"])
+    let target: PathBuf =
+        root.join("target")
+            .join("feature-fixtures")
+            .join(if rustflags.is_some() {
+                "target-cfg"
+            } else {
+                "target"
+            });
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["check", "--offline", "--quiet", "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", target)
-        .output()
-        .expect("run cargo");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    match rustflags {
+        Some(flags) => cmd.env("RUSTFLAGS", flags),
+        None => cmd.env_remove("RUSTFLAGS"),
+    };
+    let out = cmd.output().expect("run cargo");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn feature_guards_fire() {
-    // Control: one default-backend choice compiles, and selects that backend.
-    let (ok, err) = check(
-        "control",
-        &["macros", "btree", "ahash", "default-backend-btree"],
-        &format!("{STATE}\npub fn b(s: &S) -> usize {{ s.counts().range(0, 10).count() }}\npub const B: laminar_core::state::typed::BTree = laminar_core::state::typed::BTree;\npub fn d() -> laminar_core::state::typed::DefaultBackend {{ B }}\n"),
-    );
-    assert!(ok, "control fixture must compile:\n{err}");
-
-    // Two default-backend choices: the compile_error! names both features.
-    let (ok, err) = check(
-        "conflict",
-        &["macros", "btree", "ahash", "default-backend-btree", "default-backend-ahash"],
-        STATE,
-    );
-    assert!(!ok, "conflicting default backends must not compile");
-    assert!(
-        err.contains("`default-backend-btree` and `default-backend-ahash`"),
-        "guard message missing:\n{err}"
-    );
-
-    // Without a backend preference the precedence picks AHash over BTree.
+    // Precedence without a choice: AHash when both hash and btree are on.
     let (ok, err) = check(
         "precedence",
         &["macros", "btree", "ahash"],
-        "pub fn d() -> laminar_core::state::typed::DefaultBackend { laminar_core::state::typed::AHash }\n",
+        &format!("{STATE}\npub fn d() -> laminar_core::state::typed::DefaultBackend {{ laminar_core::state::typed::AHash }}\n"),
     );
     assert!(ok, "AHash must be the default when both are on:\n{err}");
+
+    // Control for the guard: choosing BTree with its feature on compiles,
+    // overrides the precedence, and gives the macro's struct ordered scans.
+    let (ok, err) = check_with(
+        "choice",
+        &["macros", "btree", "ahash"],
+        &format!("{STATE}\npub fn b(s: &S) -> usize {{ s.counts().range(0, 10).count() }}\npub fn d() -> laminar_core::state::typed::DefaultBackend {{ laminar_core::state::typed::BTree }}\n"),
+        Some(CHOOSE_BTREE),
+    );
+    assert!(ok, "choosing an enabled backend must compile:\n{err}");
+
+    // The guard: choosing BTree while the `btree` feature is off is a
+    // compile_error! naming the feature.
+    let (ok, err) = check_with("conflict", &["macros", "ahash"], STATE, Some(CHOOSE_BTREE));
+    assert!(
+        !ok,
+        "a default backend whose feature is off must not compile"
+    );
+    assert!(
+        err.contains("the cargo feature `btree` of laminar-core is off"),
+        "guard message missing:\n{err}"
+    );
 
     // Naming a backend whose feature is off: the macro names the feature.
     let (ok, err) = check(
@@ -76,10 +100,16 @@ fn feature_guards_fire() {
         "use laminar_core::state::state_store;\n#[state_store(backend = AHash)]\npub struct S { #[state(key = u64)] pub c: u64 }\n",
     );
     assert!(!ok, "a disabled backend must not compile");
-    assert!(err.contains("needs the cargo feature `ahash`"), "feature not named:\n{err}");
+    assert!(
+        err.contains("needs the cargo feature `ahash`"),
+        "feature not named:\n{err}"
+    );
 
     // No backend at all: a struct that names none is an error naming the features.
     let (ok, err) = check("no-backend", &["macros"], STATE);
     assert!(!ok);
-    assert!(err.contains("enable the cargo feature `btree` or `ahash`"), "message missing:\n{err}");
+    assert!(
+        err.contains("enable the cargo feature `btree` or `ahash`"),
+        "message missing:\n{err}"
+    );
 }

@@ -135,8 +135,8 @@ fn widths_are_constant() {
     assert_eq!(<(Dict<String>, u64) as Key>::WIDTH, Some(12));
     assert_eq!(<(u8, u16, u32, u64) as Key>::WIDTH, Some(15));
     assert_eq!(<(String, u64) as Key>::WIDTH, None);
-    assert!(!<(Dict<String>, u64) as Key>::ORDERED);
-    assert!(<(String, u64) as Key>::ORDERED);
+    const { assert!(!<(Dict<String>, u64) as Key>::ORDERED) };
+    const { assert!(<(String, u64) as Key>::ORDERED) };
     // Inline, not heap: the representation of a dict-encoded pair is 16 bytes.
     assert_eq!(
         std::mem::size_of::<<(Dict<String>, u64) as Key>::Repr>(),

@@ -100,18 +100,14 @@ pub fn parse(tokens: TokenStream) -> (Args, Option<syn::Error>) {
 
 /// Why backend `id` cannot be used in this build, if it cannot.
 fn unavailable(id: &Ident) -> Option<String> {
-    let feature = if id == "BTree" {
-        "btree"
+    let (feature, enabled) = if id == "BTree" {
+        ("btree", cfg!(feature = "btree"))
     } else if id == "AHash" {
-        "ahash"
+        ("ahash", cfg!(feature = "ahash"))
     } else {
         return Some(format!(
             "the `{id}` backend has no typed tables in this version of laminar-core; available: `BTree` (feature `btree`), `AHash` (feature `ahash`)"
         ));
-    };
-    let enabled = match feature {
-        "btree" => cfg!(feature = "btree"),
-        _ => cfg!(feature = "ahash"),
     };
     (!enabled).then(|| {
         format!("backend `{id}` needs the cargo feature `{feature}` of laminar-core, which is off in this build")

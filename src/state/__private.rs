@@ -4,7 +4,10 @@ pub use crate::state::error::{Result, StateError};
 pub use crate::state::key::Key;
 pub use crate::state::snapshot::StateSnapshot;
 pub use crate::state::store::{decode_value, encode_value};
-#[cfg(any(feature = "btree", feature = "ahash"))]
+#[cfg(any(
+    all(feature = "ahash", not(laminar_default_backend = "btree")),
+    all(feature = "btree", not(laminar_default_backend = "ahash"))
+))]
 pub use crate::state::typed::DefaultBackend;
 pub use crate::state::typed::{layout, Backend, Table, Value};
 pub use ::core;

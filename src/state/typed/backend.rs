@@ -31,11 +31,11 @@ pub trait Backend: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
     /// Removes `key`, returning its value.
     fn remove<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: &R) -> Option<V>;
     /// The value of `key`, inserting `make()` first if it is absent.
-    fn get_or_insert_with<'m, R: KeyRepr, V>(
-        map: &'m mut Self::Map<R, V>,
+    fn get_or_insert_with<R: KeyRepr, V>(
+        map: &mut Self::Map<R, V>,
         key: R,
         make: impl FnOnce() -> V,
-    ) -> &'m mut V;
+    ) -> &mut V;
     /// Number of entries.
     fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize;
     /// Removes every entry.
@@ -93,11 +93,11 @@ impl Backend for BTree {
         map.remove(key)
     }
     #[inline]
-    fn get_or_insert_with<'m, R: KeyRepr, V>(
-        map: &'m mut Self::Map<R, V>,
+    fn get_or_insert_with<R: KeyRepr, V>(
+        map: &mut Self::Map<R, V>,
         key: R,
         make: impl FnOnce() -> V,
-    ) -> &'m mut V {
+    ) -> &mut V {
         map.entry(key).or_insert_with(make)
     }
     #[inline]
@@ -174,11 +174,11 @@ impl Backend for AHash {
         map.remove(key)
     }
     #[inline]
-    fn get_or_insert_with<'m, R: KeyRepr, V>(
-        map: &'m mut Self::Map<R, V>,
+    fn get_or_insert_with<R: KeyRepr, V>(
+        map: &mut Self::Map<R, V>,
         key: R,
         make: impl FnOnce() -> V,
-    ) -> &'m mut V {
+    ) -> &mut V {
         map.entry(key).or_insert_with(make)
     }
     #[inline]
@@ -198,32 +198,45 @@ impl Backend for AHash {
     }
 }
 
-#[cfg(all(feature = "default-backend-btree", feature = "default-backend-ahash"))]
+#[cfg(all(laminar_default_backend = "btree", not(feature = "btree")))]
 compile_error!(
-    "features `default-backend-btree` and `default-backend-ahash` both choose the default typed backend: enable at most one"
+    "`--cfg laminar_default_backend=\"btree\"` makes BTree the default typed backend, but the cargo feature `btree` of laminar-core is off: enable it"
+);
+#[cfg(all(laminar_default_backend = "ahash", not(feature = "ahash")))]
+compile_error!(
+    "`--cfg laminar_default_backend=\"ahash\"` makes AHash the default typed backend, but the cargo feature `ahash` of laminar-core is off: enable it"
+);
+#[cfg(all(laminar_default_backend = "btree", laminar_default_backend = "ahash"))]
+compile_error!(
+    "`laminar_default_backend` is set to both \"btree\" and \"ahash\": choose one default backend"
 );
 
 /// The backend of tables and `#[state_store]` structs that name none.
 ///
-/// Precedence: the `default-backend-btree` or `default-backend-ahash` feature
-/// if one is enabled (both is a compile error), otherwise `AHash` if the
-/// `ahash` feature is on, otherwise `BTree` if the `btree` feature is on.
-#[cfg(any(
-    feature = "default-backend-ahash",
-    all(feature = "ahash", not(feature = "default-backend-btree"))
+/// Precedence: the backend chosen with
+/// `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (or `"ahash"`) if
+/// any, otherwise `AHash` if the `ahash` feature is on, otherwise `BTree` if
+/// the `btree` feature is on. Choosing a backend whose feature is off is a
+/// compile error naming the feature.
+#[cfg(all(
+    feature = "ahash",
+    any(
+        laminar_default_backend = "ahash",
+        not(laminar_default_backend = "btree")
+    )
 ))]
 pub type DefaultBackend = AHash;
 
 /// The backend of tables and `#[state_store]` structs that name none.
 ///
-/// Precedence: the `default-backend-btree` or `default-backend-ahash` feature
-/// if one is enabled (both is a compile error), otherwise `AHash` if the
-/// `ahash` feature is on, otherwise `BTree` if the `btree` feature is on.
+/// Precedence: the backend chosen with
+/// `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (or `"ahash"`) if
+/// any, otherwise `AHash` if the `ahash` feature is on, otherwise `BTree` if
+/// the `btree` feature is on. Choosing a backend whose feature is off is a
+/// compile error naming the feature.
 #[cfg(all(
-    not(feature = "default-backend-ahash"),
-    any(
-        feature = "default-backend-btree",
-        all(feature = "btree", not(feature = "ahash"))
-    )
+    feature = "btree",
+    not(laminar_default_backend = "ahash"),
+    any(laminar_default_backend = "btree", not(feature = "ahash"))
 ))]
 pub type DefaultBackend = BTree;

@@ -32,7 +32,10 @@ mod table;
 pub use backend::AHash;
 #[cfg(feature = "btree")]
 pub use backend::BTree;
-#[cfg(any(feature = "btree", feature = "ahash"))]
+#[cfg(any(
+    all(feature = "ahash", not(laminar_default_backend = "btree")),
+    all(feature = "btree", not(laminar_default_backend = "ahash"))
+))]
 pub use backend::DefaultBackend;
 pub use backend::{Backend, Ordered};
 pub use table::{layout, Table, Value};
