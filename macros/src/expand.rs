@@ -88,6 +88,11 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
     };
 
     let mut fields = Vec::new();
+    // The generated impl is bounded by what it needs: a key without an
+    // encoding, a value without rkyv or a backend that is not available is
+    // then one error on the user's tokens, not one per generated call.
+    let mut bounds = Vec::new();
+    // Spanned checks: point the first error at the offending type itself.
     let mut checks = Vec::new();
     let mut inits = Vec::new();
     let mut accessors = Vec::new();
@@ -110,6 +115,8 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                 fields.push(quote!(#(#attrs)* #fvis #ident: #tt));
                 checks.push(quote_spanned!(key.span()=> #p::assert_key::<#key>();));
                 checks.push(quote_spanned!(ty.span()=> #p::assert_value::<#ty>();));
+                bounds.push(quote_spanned!(key.span()=> #key: #p::Key));
+                bounds.push(quote_spanned!(ty.span()=> #ty: #p::Value));
                 inits.push(quote!(#ident: <#tt>::new()));
                 let getter = ident.clone();
                 let getter_mut = format_ident!("{}_mut", label, span = ident.span());
@@ -134,7 +141,9 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                 let original = f.original;
                 let _ = original;
                 fields.push(quote!(#(#attrs)* #fvis #ident: #ty));
-                checks.push(quote_spanned!(ty.span()=> #p::assert_value::<#ty>();));
+                checks.push(quote_spanned!(ty.span()=> #p::assert_single::<#ty>();));
+                bounds
+                    .push(quote_spanned!(ty.span()=> #ty: #p::Value + #p::core::default::Default));
                 inits.push(quote_spanned!(ty.span()=> #ident: <#ty as #p::core::default::Default>::default()));
                 writes
                     .push(quote!(#p::write_single::<#ty>(&self.#ident, #label, &mut __entries)?;));
@@ -162,7 +171,11 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
         };
 
         #[allow(dead_code)]
-        impl #name {
+        impl #name
+        where
+            #backend: #p::Backend,
+            #(#bounds,)*
+        {
             /// An empty state: empty tables, single values at their `Default`.
             #vis fn new() -> Self {
                 Self { #(#inits,)* }

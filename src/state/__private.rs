@@ -19,6 +19,10 @@ pub const fn assert_key<K: Key>() {}
 /// Compile-time check that `V` can be snapshotted (used for spanned errors).
 pub const fn assert_value<V: Value>() {}
 
+/// Compile-time check for single-value fields: snapshot-able and `Default`
+/// (for `new()`).
+pub const fn assert_single<V: Value + Default>() {}
+
 /// Backend markers by the names `#[state_store(backend = …)]` accepts. A
 /// marker whose feature is off is a placeholder that is not a [`Backend`], so
 /// naming it fails with a message naming the feature.
