@@ -104,6 +104,7 @@ fn main() -> std::process::ExitCode {
         .unwrap_or(2_000_000);
     let users: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(50_000);
 
+    #[allow(unused_mut)]
     let mut backends: Vec<(&str, MakeStore)> = vec![(
         "InMemoryStore",
         Box::new(|| Box::new(laminar_core::state::InMemoryStore::new())),

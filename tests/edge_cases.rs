@@ -4,6 +4,7 @@ use bytes::Bytes;
 use laminar_core::state::{InMemoryStore, StateStore, StateStoreExt};
 
 fn backends() -> Vec<(&'static str, Box<dyn StateStore>)> {
+    #[allow(unused_mut)]
     let mut v: Vec<(&'static str, Box<dyn StateStore>)> =
         vec![("InMemoryStore", Box::new(InMemoryStore::new()))];
     #[cfg(feature = "ahash")]

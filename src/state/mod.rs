@@ -45,7 +45,7 @@
 mod backend;
 mod error;
 pub mod key;
-mod snapshot;
+pub mod snapshot;
 mod store;
 pub mod typed;
 
