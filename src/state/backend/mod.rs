@@ -3,3 +3,6 @@
 pub(crate) mod key_buf;
 
 pub mod in_memory;
+
+#[cfg(feature = "mmap")]
+pub mod mmap;
