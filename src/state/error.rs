@@ -37,7 +37,9 @@ pub enum StateError {
     },
 
     /// The data was written by a newer (or unknown) format version.
-    #[error("unsupported format version {found} in {location} (this build reads version {supported})")]
+    #[error(
+        "unsupported format version {found} in {location} (this build reads version {supported})"
+    )]
     UnsupportedVersion {
         /// Where the version was read.
         location: String,

@@ -12,7 +12,7 @@
 //! ## State Backends
 //!
 //! - [`InMemoryStore`]: BTreeMap-based, fast lookups with O(log n + k) prefix/range scans
-//! - `AHashMapStore`: O(1) point operations with ahash, ordered scans from a sorted key index
+//! - [`AHashMapStore`]: O(1) point operations with ahash, ordered scans from a sorted key index
 //! - `MmapStateStore`: Memory-mapped, supports larger-than-memory state with optional persistence
 //!
 //! ## Example
@@ -90,6 +90,14 @@ pub use self::backend::in_memory::InMemoryStore;
 pub use self::backend::mmap::MmapStateStore;
 
 pub use self::key::{ArchivedDictArchive, DictArchive};
+
+/// AHashMap-backed state store with O(1) lookups and zero-copy reads.
+#[cfg(feature = "ahash")]
+pub mod ahash_store {
+    pub use super::backend::ahash::AHashMapStore;
+}
+#[cfg(feature = "ahash")]
+pub use self::ahash_store::AHashMapStore;
 
 /// Dictionary key encoder for low-cardinality GROUP BY keys.
 pub mod dict_encoder {

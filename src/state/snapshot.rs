@@ -187,7 +187,9 @@ impl StateSnapshot {
 impl ArchivedStateSnapshot {
     /// The archived entries, sorted by strictly ascending key.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
-        self.data.iter().map(|pair| (pair.0.as_slice(), pair.1.as_slice()))
+        self.data
+            .iter()
+            .map(|pair| (pair.0.as_slice(), pair.1.as_slice()))
     }
 
     /// Number of entries.
@@ -253,7 +255,9 @@ fn check_frame(bytes: &[u8]) -> Result<&[u8]> {
     if header_crc != computed {
         return Err(StateError::corruption(
             format!("{LOCATION} at offset 28"),
-            format!("header checksum mismatch (stored {header_crc:#010x}, computed {computed:#010x})"),
+            format!(
+                "header checksum mismatch (stored {header_crc:#010x}, computed {computed:#010x})"
+            ),
         ));
     }
     let version = read_u32(header, 8);
@@ -332,7 +336,10 @@ mod tests {
         let s = sample();
         assert_eq!(
             s.data(),
-            &[(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"3".to_vec())]
+            &[
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"3".to_vec())
+            ]
         );
     }
 
@@ -369,7 +376,11 @@ mod tests {
         let crc = crc32c::crc32c(&bytes[0..28]);
         bytes[28..32].copy_from_slice(&crc.to_le_bytes());
         match StateSnapshot::from_bytes(&bytes) {
-            Err(StateError::UnsupportedVersion { found: 2, supported: 1, .. }) => {}
+            Err(StateError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }) => {}
             other => panic!("expected UnsupportedVersion, got {other:?}"),
         }
     }

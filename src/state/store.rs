@@ -193,7 +193,11 @@ pub trait StateStoreExt: StateStore {
     ///     .unwrap();
     /// assert_eq!(sum, Some(6));
     /// ```
-    fn with_archived<T, R>(&self, key: &[u8], f: impl FnOnce(&T::Archived) -> R) -> Result<Option<R>>
+    fn with_archived<T, R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(&T::Archived) -> R,
+    ) -> Result<Option<R>>
     where
         T: Archive,
         T::Archived: CheckArchived,

@@ -8,14 +8,20 @@
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// Longest key stored without a heap allocation.
 pub(crate) const INLINE_CAP: usize = 22;
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, bytes: [u8; INLINE_CAP] },
-    Heap(Box<[u8]>),
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_CAP],
+    },
+    /// Shared so that a second index over the same keys (see `AHashMapStore`)
+    /// clones a pointer, not the bytes.
+    Heap(Arc<[u8]>),
 }
 
 /// An owned key whose order equals the lexicographic order of its bytes.
@@ -30,7 +36,7 @@ pub(crate) struct KeyBuf {
 static_assertions::assert_eq_size!(KeyBuf, [u64; 4]);
 
 #[inline]
-fn head_of(key: &[u8]) -> u64 {
+pub(crate) fn head_of(key: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     let n = key.len().min(8);
     b[..n].copy_from_slice(&key[..n]);
@@ -55,6 +61,18 @@ impl KeyBuf {
         KeyBuf { head, repr }
     }
 
+    /// The cached first eight bytes (see [`head_of`]).
+    #[inline]
+    pub(crate) fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// Returns `true` if this key equals `key`, whose [`head_of`] is `head`.
+    #[inline]
+    pub(crate) fn matches(&self, head: u64, key: &[u8]) -> bool {
+        self.head == head && self.as_slice() == key
+    }
+
     /// The key bytes.
     #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {
@@ -64,7 +82,8 @@ impl KeyBuf {
         }
     }
 
-    /// Bytes of heap memory owned by this key (0 when inline).
+    /// Bytes of heap memory referenced by this key (0 when inline).
+    #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
         match &self.repr {
             Repr::Inline { .. } => 0,
@@ -125,7 +144,10 @@ mod tests {
     #[test]
     fn short_keys_are_inline() {
         assert_eq!(KeyBuf::new(&[7u8; INLINE_CAP]).heap_bytes(), 0);
-        assert_eq!(KeyBuf::new(&[7u8; INLINE_CAP + 1]).heap_bytes(), INLINE_CAP + 1);
+        assert_eq!(
+            KeyBuf::new(&[7u8; INLINE_CAP + 1]).heap_bytes(),
+            INLINE_CAP + 1
+        );
         assert_eq!(KeyBuf::new(b"").as_slice(), b"");
     }
 

@@ -4,5 +4,8 @@ pub(crate) mod key_buf;
 
 pub mod in_memory;
 
+#[cfg(feature = "ahash")]
+pub mod ahash;
+
 #[cfg(feature = "mmap")]
 pub mod mmap;

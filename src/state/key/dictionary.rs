@@ -105,7 +105,14 @@ impl DictionaryKeyEncoder {
         match self.index.entry(
             hash,
             |&code| values.get(code as usize).map(|v| &v[..]) == Some(value),
-            |&code| hasher.hash_one(values.get(code as usize).map(|v| &v[..]).unwrap_or_default()),
+            |&code| {
+                hasher.hash_one(
+                    values
+                        .get(code as usize)
+                        .map(|v| &v[..])
+                        .unwrap_or_default(),
+                )
+            },
         ) {
             Entry::Occupied(e) => Ok(*e.get()),
             Entry::Vacant(e) => {
@@ -224,7 +231,10 @@ mod tests {
         let mut d = DictionaryKeyEncoder::with_limit(2);
         d.encode_or_insert(b"a").unwrap();
         d.encode_or_insert(b"b").unwrap();
-        assert!(matches!(d.encode_or_insert(b"c"), Err(StateError::CapacityExceeded(_))));
+        assert!(matches!(
+            d.encode_or_insert(b"c"),
+            Err(StateError::CapacityExceeded(_))
+        ));
         assert_eq!(d.encode_or_insert(b"a").unwrap(), 0);
     }
 
