@@ -45,12 +45,16 @@ fn run_persistent(ops: &[POp]) -> Result<(), TestCaseError> {
         match op {
             POp::Base(op) => apply(&mut store, &mut model, op)?,
             POp::Flush => {
-                store.flush().map_err(|e| TestCaseError::fail(format!("flush: {e}")))?;
+                store
+                    .flush()
+                    .map_err(|e| TestCaseError::fail(format!("flush: {e}")))?;
                 committed.map = model.map.clone();
                 committed.typed = model.typed.clone();
             }
             POp::Compact => {
-                store.compact().map_err(|e| TestCaseError::fail(format!("compact: {e}")))?;
+                store
+                    .compact()
+                    .map_err(|e| TestCaseError::fail(format!("compact: {e}")))?;
                 prop_assert_eq!(store.fragmentation(), 0.0);
                 committed.map = model.map.clone();
                 committed.typed = model.typed.clone();
@@ -95,8 +99,12 @@ fn get_ref_values_are_16_byte_aligned_and_typed_reads_are_zero_copy() {
     for store in &mut stores {
         for i in 0..200u32 {
             let key = vec![b'k'; (i % 37) as usize];
-            store.put(&key, Bytes::from(vec![1u8; (i % 29) as usize])).unwrap();
-            store.put_typed(&i.to_be_bytes(), &(u64::from(i), format!("v{i}"))).unwrap();
+            store
+                .put(&key, Bytes::from(vec![1u8; (i % 29) as usize]))
+                .unwrap();
+            store
+                .put_typed(&i.to_be_bytes(), &(u64::from(i), format!("v{i}")))
+                .unwrap();
         }
         for i in 0..200u32 {
             let v = store.get_ref(&i.to_be_bytes()).unwrap();
@@ -166,7 +174,9 @@ fn foreign_truncated_and_future_files_are_clear_errors() {
     let path = dir.path().join("t.db");
     let mut store = MmapStateStore::persistent(&path, 0).unwrap();
     for i in 0..100u32 {
-        store.put(&i.to_be_bytes(), Bytes::from(vec![7u8; 100])).unwrap();
+        store
+            .put(&i.to_be_bytes(), Bytes::from(vec![7u8; 100]))
+            .unwrap();
     }
     store.flush().unwrap();
     drop(store);
@@ -184,7 +194,11 @@ fn foreign_truncated_and_future_files_are_clear_errors() {
     future[4096..4096 + 52].fill(0);
     std::fs::write(&path, &future).unwrap();
     match MmapStateStore::persistent(&path, 0) {
-        Err(StateError::UnsupportedVersion { found: 2, supported: 1, .. }) => {}
+        Err(StateError::UnsupportedVersion {
+            found: 2,
+            supported: 1,
+            ..
+        }) => {}
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
 }
@@ -216,8 +230,14 @@ fn update_heavy_workload_keeps_the_file_bounded() {
     // Documented bound at a commit: log <= 2 x live + MIN_COMPACT_GARBAGE,
     // file <= 1.5 x log + 64 KiB + 8 KiB; one flush interval (1,000 records) may add to it.
     let bound = (2 * live_records + (1 << 20)) * 3 / 2 + 64 * 1024 + 8192 + 1000 * 272 * 3 / 2;
-    assert!(max_file <= bound, "file reached {max_file} bytes, bound {bound}");
-    assert!(max_mem <= bound, "mapping reached {max_mem} bytes, bound {bound}");
+    assert!(
+        max_file <= bound,
+        "file reached {max_file} bytes, bound {bound}"
+    );
+    assert!(
+        max_mem <= bound,
+        "mapping reached {max_mem} bytes, bound {bound}"
+    );
     assert!(store.fragmentation() <= 0.75);
     drop(store);
     let store = MmapStateStore::persistent(&path, 0).unwrap();
@@ -236,7 +256,9 @@ fn compact_reclaims_garbage_and_keeps_content() {
             MmapStateStore::in_memory(0)
         };
         for i in 0..1000u32 {
-            store.put(&i.to_be_bytes(), Bytes::from(vec![1u8; 50])).unwrap();
+            store
+                .put(&i.to_be_bytes(), Bytes::from(vec![1u8; 50]))
+                .unwrap();
         }
         for i in 0..500u32 {
             store.delete(&i.to_be_bytes()).unwrap();
@@ -256,7 +278,9 @@ fn offsets_beyond_4_gib_work_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.db");
     let mut store = MmapStateStore::persistent(&path, 0).unwrap();
-    store.put(b"low", Bytes::from_static(b"below 4 GiB")).unwrap();
+    store
+        .put(b"low", Bytes::from_static(b"below 4 GiB"))
+        .unwrap();
     store.append_gap_for_tests(4u64 << 30).unwrap();
     for i in 0..100u32 {
         store.put_typed(&i.to_be_bytes(), &u64::from(i)).unwrap();
@@ -267,14 +291,23 @@ fn offsets_beyond_4_gib_work_and_survive_reopen() {
     let mut store = MmapStateStore::persistent(&path, 0).unwrap();
     assert_eq!(store.get(b"low").unwrap().as_ref(), b"below 4 GiB");
     for i in 0..100u32 {
-        assert_eq!(store.get_typed::<u64>(&i.to_be_bytes()).unwrap(), Some(u64::from(i)));
-        assert_eq!(store.get_ref(&i.to_be_bytes()).unwrap().as_ptr() as usize % 16, 0);
+        assert_eq!(
+            store.get_typed::<u64>(&i.to_be_bytes()).unwrap(),
+            Some(u64::from(i))
+        );
+        assert_eq!(
+            store.get_ref(&i.to_be_bytes()).unwrap().as_ptr() as usize % 16,
+            0
+        );
     }
     // Compaction drops the gap.
     store.compact().unwrap();
     assert!(store.mapped_len() < 1 << 20);
     assert!(std::fs::metadata(&path).unwrap().len() < 1 << 20);
-    assert_eq!(store.get_typed::<u64>(&99u32.to_be_bytes()).unwrap(), Some(99));
+    assert_eq!(
+        store.get_typed::<u64>(&99u32.to_be_bytes()).unwrap(),
+        Some(99)
+    );
 }
 
 #[test]

@@ -28,7 +28,10 @@ fn build(path: &Path) -> (Vec<u8>, Vec<Map>) {
         for i in 0..60u32 {
             let key = format!("k{:03}", (i * 7 + round) % 90);
             store
-                .put(key.as_bytes(), Bytes::from(vec![(i + round) as u8; (i % 40) as usize]))
+                .put(
+                    key.as_bytes(),
+                    Bytes::from(vec![(i + round) as u8; (i % 40) as usize]),
+                )
                 .unwrap();
             if i % 9 == 0 {
                 store.delete(format!("k{:03}", i % 90).as_bytes()).unwrap();
@@ -101,9 +104,18 @@ fn flipped_bytes_are_detected_or_give_a_committed_state() {
             }
         }
     }
-    eprintln!("{} flips: {errors} errors, {older} older states, {same} latest", offsets.len() * 2);
-    assert!(errors > offsets.len() / 2, "most flips in committed data must be detected");
-    assert!(older > 0, "a torn newest header must fall back to the older slot");
+    eprintln!(
+        "{} flips: {errors} errors, {older} older states, {same} latest",
+        offsets.len() * 2
+    );
+    assert!(
+        errors > offsets.len() / 2,
+        "most flips in committed data must be detected"
+    );
+    assert!(
+        older > 0,
+        "a torn newest header must fall back to the older slot"
+    );
 }
 
 #[test]
@@ -112,12 +124,29 @@ fn truncations_are_detected_or_give_a_committed_state() {
     let path = dir.path().join("state.db");
     let (original, states) = build(&path);
     let mut cuts: Vec<usize> = (0..original.len()).step_by(97).collect();
-    cuts.extend([1, 8, 51, 52, 4095, 4096, 4148, 8191, 8192, 8193, original.len() - 1]);
+    cuts.extend([
+        1,
+        8,
+        51,
+        52,
+        4095,
+        4096,
+        4148,
+        8191,
+        8192,
+        8193,
+        original.len() - 1,
+    ]);
     for cut in cuts {
         if cut >= original.len() {
             continue;
         }
-        match check(&path, &original[..cut], &states, &format!("truncate at {cut}")) {
+        match check(
+            &path,
+            &original[..cut],
+            &states,
+            &format!("truncate at {cut}"),
+        ) {
             Outcome::Error => {}
             // A zero-length file is a new, empty store (documented).
             Outcome::State(0) => assert!(cut == 0 || states[0].is_empty()),

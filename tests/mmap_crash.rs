@@ -161,7 +161,7 @@ fn last(report: &str, tag: &str) -> u64 {
         .lines()
         .filter_map(|l| l.strip_prefix(tag))
         .filter_map(|n| n.trim().parse().ok())
-        .last()
+        .next_back()
         .unwrap_or(0)
 }
 

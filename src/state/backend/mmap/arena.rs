@@ -162,7 +162,8 @@ impl Arena {
         if self.file.is_none() || len == 0 {
             return Ok(());
         }
-        let (Some(map), Ok(off), Ok(n)) = (&self.map, usize::try_from(offset), usize::try_from(len))
+        let (Some(map), Ok(off), Ok(n)) =
+            (&self.map, usize::try_from(offset), usize::try_from(len))
         else {
             return Ok(());
         };

@@ -15,6 +15,11 @@ fn display(path: &Path) -> String {
 }
 
 /// Locks `file` exclusively without blocking.
+///
+/// `File::try_lock` is stable since Rust 1.89, above the crate's declared
+/// MSRV: the `mmap` feature needs 1.89 (the lead decides whether to raise
+/// `rust-version`).
+#[allow(clippy::incompatible_msrv)]
 pub(crate) fn try_lock(file: &File, path: &Path) -> Result<()> {
     match file.try_lock() {
         Ok(()) => Ok(()),
@@ -59,7 +64,10 @@ fn same_file(file: &File, path: &Path) -> Result<bool> {
     match std::fs::metadata(path) {
         Ok(now) => Ok(now.dev() == ours.dev() && now.ino() == ours.ino()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(StateError::io(format!("reading metadata of {}", display(path)), e)),
+        Err(e) => Err(StateError::io(
+            format!("reading metadata of {}", display(path)),
+            e,
+        )),
     }
 }
 

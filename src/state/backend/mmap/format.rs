@@ -269,7 +269,9 @@ pub(crate) fn read_record<'a>(
         other => return Err(bad(format!("unknown record kind {other}"))),
     };
     if off.checked_add(len).is_none_or(|e| e > end) {
-        return Err(bad(format!("record of {len} bytes runs past the committed end {end}")));
+        return Err(bad(format!(
+            "record of {len} bytes runs past the committed end {end}"
+        )));
     }
     Ok((record, len))
 }
@@ -325,7 +327,14 @@ mod tests {
         log[8224..8229].copy_from_slice(b"value");
         let loc = |o: u64| format!("at {o}");
         match read_record(&log, 8192, 8240, &loc).unwrap() {
-            (Record::Put { key, val_off, val_len }, 48) => {
+            (
+                Record::Put {
+                    key,
+                    val_off,
+                    val_len,
+                },
+                48,
+            ) => {
                 assert_eq!(key, b"key");
                 assert_eq!((val_off, val_len), (8224, 5));
             }

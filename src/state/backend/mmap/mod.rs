@@ -365,7 +365,10 @@ impl MmapStateStore {
             } else {
                 "not a laminar-core mmap state file (bad magic)".to_string()
             };
-            return Err(StateError::corruption(at(if looks_ours { len } else { 0 }), what));
+            return Err(StateError::corruption(
+                at(if looks_ours { len } else { 0 }),
+                what,
+            ));
         }
         let arena = Arena::file(file, len)
             .map_err(|e| StateError::io(format!("mapping {}", path.display()), e))?;
@@ -600,8 +603,8 @@ impl MmapStateStore {
             .ok_or_else(|| {
                 StateError::corruption(self.location(loc.val_off), "value outside the mapping")
             })?;
-            let val_off = write_record(dst, off, Kind::Put, key.as_slice(), value)
-                .ok_or_else(|| {
+            let val_off =
+                write_record(dst, off, Kind::Put, key.as_slice(), value).ok_or_else(|| {
                     StateError::corruption(self.location(off), "internal: compaction overflow")
                 })?;
             offsets.push(val_off);
@@ -625,7 +628,10 @@ impl MmapStateStore {
     fn compacted_capacity(&self) -> u64 {
         let live = self.live_record_bytes;
         let cap = self.data_start + live + (live / 2).max(GROWTH_GRANULE) + REC_HEADER;
-        round_up(cap.max(self.data_start + self.initial_capacity), GROWTH_GRANULE)
+        round_up(
+            cap.max(self.data_start + self.initial_capacity),
+            GROWTH_GRANULE,
+        )
     }
 
     fn compact_in_memory(&mut self) -> Result<()> {
@@ -660,8 +666,9 @@ impl MmapStateStore {
                 committed_end: end,
                 live_count: self.index.len() as u64,
             };
-            write_into(&mut arena, 0, &slot.encode())
-                .ok_or_else(|| StateError::corruption(tmp.display().to_string(), "no room for header"))?;
+            write_into(&mut arena, 0, &slot.encode()).ok_or_else(|| {
+                StateError::corruption(tmp.display().to_string(), "no room for header")
+            })?;
             arena.sync_range(0, end).map_err(|e| io("syncing", e))?;
             if let Some(f) = arena.backing_file() {
                 f.sync_all().map_err(|e| io("syncing", e))?;
@@ -722,7 +729,9 @@ impl MmapStateStore {
 /// Copies `bytes` into `arena` at `off`; `None` if it does not fit.
 fn write_into(arena: &mut Arena, off: u64, bytes: &[u8]) -> Option<()> {
     let start = usize::try_from(off).ok()?;
-    let dst = arena.bytes_mut().get_mut(start..start.checked_add(bytes.len())?)?;
+    let dst = arena
+        .bytes_mut()
+        .get_mut(start..start.checked_add(bytes.len())?)?;
     dst.copy_from_slice(bytes);
     Some(())
 }
@@ -907,7 +916,9 @@ impl StateStore for MmapStateStore {
         StateSnapshot::from_sorted(
             self.sorted_keys()
                 .iter()
-                .filter_map(|k| Some((k.as_slice().to_vec(), self.value_of(k.as_slice())?.to_vec())))
+                .filter_map(|k| {
+                    Some((k.as_slice().to_vec(), self.value_of(k.as_slice())?.to_vec()))
+                })
                 .collect(),
         )
     }
