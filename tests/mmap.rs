@@ -337,3 +337,23 @@ fn unflushed_changes_are_discarded_on_drop_and_restore_commits_atomically() {
     let store = MmapStateStore::persistent(&path, 0).unwrap();
     assert_eq!(store.snapshot().data(), snap.data());
 }
+
+#[test]
+fn in_memory_capacity_is_a_start_size_not_a_limit_nor_eagerly_filled() {
+    // 64 GiB of address space: only touched pages cost memory.
+    let mut big = MmapStateStore::in_memory(64 << 30);
+    big.put(b"k", Bytes::from_static(b"v")).unwrap();
+    assert_eq!(big.get(b"k").unwrap().as_ref(), b"v");
+    // A tiny start grows as needed.
+    let mut small = MmapStateStore::in_memory(16);
+    for i in 0..10_000u32 {
+        small
+            .put(&i.to_be_bytes(), Bytes::from(vec![3u8; 100]))
+            .unwrap();
+    }
+    assert!(small.mapped_len() > 1_000_000);
+    assert_eq!(small.len(), 10_000);
+    assert_eq!(small.get(&9_999u32.to_be_bytes()).unwrap().len(), 100);
+    assert!(!small.is_persistent());
+    assert_eq!(small.path(), None);
+}

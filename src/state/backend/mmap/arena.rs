@@ -56,7 +56,7 @@ impl Arena {
         let map = if capacity == 0 {
             None
         } else {
-            MmapMut::map_anon(capacity).ok()
+            map_anon(capacity).ok()
         };
         Arena { map, file: None }
     }
@@ -66,7 +66,7 @@ impl Arena {
         let map = if capacity == 0 {
             None
         } else {
-            Some(MmapMut::map_anon(capacity)?)
+            Some(map_anon(capacity)?)
         };
         Ok(Arena { map, file: None })
     }
@@ -141,7 +141,7 @@ impl Arena {
             }
             #[cfg(not(target_os = "linux"))]
             Some(map) => {
-                let mut new_map = MmapMut::map_anon(new_usize)?;
+                let mut new_map = map_anon(new_usize)?;
                 let n = map.len();
                 if let (Some(dst), Some(src)) = (new_map.get_mut(..n), map.get(..n)) {
                     dst.copy_from_slice(src);
@@ -150,7 +150,7 @@ impl Arena {
                 Ok(())
             }
             None => {
-                self.map = Some(MmapMut::map_anon(new_usize)?);
+                self.map = Some(map_anon(new_usize)?);
                 Ok(())
             }
         }
@@ -169,4 +169,10 @@ impl Arena {
         };
         map.flush_range(off, n)
     }
+}
+
+/// An anonymous mapping that reserves no swap up front (`MAP_NORESERVE`), so
+/// a large starting capacity costs address space only.
+fn map_anon(len: usize) -> io::Result<MmapMut> {
+    MmapOptions::new().len(len).no_reserve_swap().map_anon()
 }

@@ -562,7 +562,14 @@ impl MmapStateStore {
             .max(self.data_start + self.initial_capacity)
             .max(GROWTH_GRANULE);
         let target = round_up(target, GROWTH_GRANULE);
-        self.arena.grow(target).map_err(|e| {
+        let minimal = round_up(need, GROWTH_GRANULE);
+        // If the generous size cannot be mapped (say a huge starting
+        // capacity), fall back to what this write needs.
+        let result = match self.arena.grow(target) {
+            Err(_) if minimal < target => self.arena.grow(minimal),
+            other => other,
+        };
+        result.map_err(|e| {
             StateError::io(self.io_context(&format!("growing to {target} bytes:")), e)
         })?;
         if let Some(p) = &mut self.persist {
