@@ -9,6 +9,7 @@
 mod arena;
 mod file;
 mod format;
+mod scan;
 
 use std::cell::OnceCell;
 use std::ops::Range;
@@ -22,6 +23,7 @@ use self::format::{
     pad16, read_record, record_header, record_len, slice, Kind, Record, Slot, SlotState,
     DATA_START, MAGIC, REC_HEADER, SLOT_LEN, SLOT_OFFSETS, SLOT_PAGE,
 };
+use self::scan::ScanIndex;
 use super::key_buf::KeyBuf;
 use crate::state::error::{Result, StateError};
 use crate::state::snapshot::StateSnapshot;
@@ -79,11 +81,12 @@ struct Persist {
 /// into a new [`Bytes`] (the mapping can move when it grows).
 ///
 /// Ordered scans and [`snapshot`](StateStore::snapshot) use a sorted array of
-/// the keys built on the first scan after a key was inserted or deleted
-/// (O(n log n), 32 bytes per key) and reused by later scans until the key
-/// set changes again (an update of an existing key keeps it). A scan then
-/// costs O(log n + k). This favours the point-operation hot path over
-/// workloads that interleave inserts with scans.
+/// the keys, built by the first scan (O(n log n), 32 bytes per key) and then
+/// kept up to date incrementally: keys inserted later go to a small ordered
+/// set merged in at scan time, deleted keys are skipped, and the array is
+/// rebuilt once those changes exceed an eighth of it. Scans then cost
+/// O(log n + k), maintenance O(log n) amortized per insert or delete, and
+/// nothing while no scan has run: point operations stay hash-table fast.
 ///
 /// # RAM cost of the index
 ///
@@ -168,7 +171,7 @@ pub struct MmapStateStore {
     arena: Arena,
     persist: Option<Persist>,
     /// Sorted keys for scans; reset when the key set changes.
-    sorted: OnceCell<Vec<KeyBuf>>,
+    sorted: OnceCell<ScanIndex>,
     /// Offset of the first record (0 in memory, 8192 in a file).
     data_start: u64,
     /// Offset where the next record goes.
@@ -724,12 +727,29 @@ impl MmapStateStore {
         self.arena.bytes().get(start..start + loc.val_len as usize)
     }
 
-    fn sorted_keys(&self) -> &[KeyBuf] {
-        self.sorted.get_or_init(|| {
-            let mut keys: Vec<KeyBuf> = self.index.keys().cloned().collect();
-            keys.sort_unstable();
-            keys
-        })
+    fn scan_index(&self) -> &ScanIndex {
+        self.sorted
+            .get_or_init(|| ScanIndex::build(self.index.keys().cloned()))
+    }
+
+    /// Keeps the scan view in step with a new key (if a scan built one).
+    fn note_inserted(&mut self, key: &[u8]) {
+        if let Some(view) = self.sorted.get_mut() {
+            view.inserted(key);
+            if view.worn_out() {
+                self.sorted.take();
+            }
+        }
+    }
+
+    /// Keeps the scan view in step with a deleted key.
+    fn note_deleted(&mut self, key: &[u8]) {
+        if let Some(view) = self.sorted.get_mut() {
+            view.deleted(key);
+            if view.worn_out() {
+                self.sorted.take();
+            }
+        }
     }
 
     fn pair(&self, key: &KeyBuf) -> Option<(Bytes, Bytes)> {
@@ -796,7 +816,7 @@ impl StateStore for MmapStateStore {
             }
             None => {
                 self.size_bytes += key.len() + value.len();
-                self.sorted.take();
+                self.note_inserted(key);
             }
         }
         Ok(())
@@ -818,7 +838,7 @@ impl StateStore for MmapStateStore {
         self.live_record_bytes -= old_len;
         self.garbage_bytes += old_len;
         self.size_bytes -= key.len() + old.val_len as usize;
-        self.sorted.take();
+        self.note_deleted(key);
         Ok(())
     }
 
@@ -901,12 +921,9 @@ impl StateStore for MmapStateStore {
     }
 
     fn prefix_scan<'a>(&'a self, prefix: &'a [u8]) -> ScanIter<'a> {
-        let keys = self.sorted_keys();
-        let start = keys.partition_point(|k| k.as_slice() < prefix);
         Box::new(
-            keys.get(start..)
-                .unwrap_or_default()
-                .iter()
+            self.scan_index()
+                .from(prefix)
                 .take_while(move |k| k.as_slice().starts_with(prefix))
                 .filter_map(move |k| self.pair(k)),
         )
@@ -916,12 +933,9 @@ impl StateStore for MmapStateStore {
         if range_is_empty(&range) {
             return Box::new(std::iter::empty());
         }
-        let keys = self.sorted_keys();
-        let start = keys.partition_point(|k| k.as_slice() < range.start);
         Box::new(
-            keys.get(start..)
-                .unwrap_or_default()
-                .iter()
+            self.scan_index()
+                .from(range.start)
                 .take_while(move |k| k.as_slice() < range.end)
                 .filter_map(move |k| self.pair(k)),
         )
@@ -929,8 +943,8 @@ impl StateStore for MmapStateStore {
 
     fn snapshot(&self) -> StateSnapshot {
         StateSnapshot::from_sorted(
-            self.sorted_keys()
-                .iter()
+            self.scan_index()
+                .from(b"")
                 .filter_map(|k| {
                     Some((k.as_slice().to_vec(), self.value_of(k.as_slice())?.to_vec()))
                 })
