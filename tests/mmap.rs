@@ -366,19 +366,27 @@ fn scans_interleaved_with_writes_match_a_btreemap() {
     let mut model = std::collections::BTreeMap::new();
     let mut x = 12345u64;
     for step in 0..20_000u32 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let key = format!("{:04}", (x >> 33) % 3000).into_bytes();
         if (x >> 20) % 3 == 0 {
             store.delete(&key).unwrap();
             model.remove(&key);
         } else {
-            store.put(&key, Bytes::from(step.to_le_bytes().to_vec())).unwrap();
+            store
+                .put(&key, Bytes::from(step.to_le_bytes().to_vec()))
+                .unwrap();
             model.insert(key.clone(), step.to_le_bytes().to_vec());
         }
         if step % 97 == 0 {
             let prefix = &key[..2];
             let got: Vec<_> = store.prefix_scan(prefix).map(|(k, _)| k.to_vec()).collect();
-            let want: Vec<_> = model.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
+            let want: Vec<_> = model
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect();
             assert_eq!(got, want, "step {step}");
             let got: Vec<_> = store
                 .range_scan(b"1000".as_slice()..b"2000".as_slice())
