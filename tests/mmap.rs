@@ -402,3 +402,27 @@ fn scans_interleaved_with_writes_match_a_btreemap() {
     let snap = store.snapshot();
     assert!(snap.data().iter().map(|(k, v)| (k, v)).eq(model.iter()));
 }
+
+/// A file whose header claims the last sequence number: commits are refused
+/// with an error, never wrapped around (which would let the older slot win).
+#[test]
+fn exhausted_sequence_number_is_an_error_not_a_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seq.db");
+    let mut store = MmapStateStore::persistent(&path, 0).unwrap();
+    store.put(b"k", Bytes::from_static(b"v")).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The newest slot is B (the creation wrote A, the flush B).
+    let slot = &mut bytes[4096..4096 + 52];
+    slot[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+    let crc = crc32c::crc32c(&slot[0..48]);
+    slot[48..52].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let mut store = MmapStateStore::persistent(&path, 0).unwrap();
+    assert_eq!(store.get(b"k").unwrap().as_ref(), b"v");
+    store.put(b"k2", Bytes::from_static(b"v2")).unwrap();
+    assert!(matches!(store.flush(), Err(StateError::CapacityExceeded(_))));
+    assert!(matches!(store.compact(), Err(StateError::CapacityExceeded(_))));
+}

@@ -213,6 +213,14 @@ fn to_u32(n: usize, what: &str) -> Result<u32> {
     })
 }
 
+/// The sequence number of the next commit (a file claiming the last one
+/// cannot take more commits: an error, never a wrap-around).
+fn next_seq(seq: u64) -> Result<u64> {
+    seq.checked_add(1).ok_or_else(|| {
+        StateError::CapacityExceeded("commit sequence numbers of the state file exhausted".into())
+    })
+}
+
 /// Counters and index rebuilt by a replay.
 struct Replayed {
     index: HashMap<KeyBuf, Loc>,
@@ -525,7 +533,10 @@ impl MmapStateStore {
     /// Padding is not garbage; [`compact`](Self::compact) drops it.
     #[doc(hidden)]
     pub fn append_gap_for_tests(&mut self, bytes: u64) -> Result<()> {
-        let len = pad16(bytes.saturating_add(REC_HEADER));
+        let len = bytes
+            .checked_add(2 * REC_HEADER)
+            .map(|n| pad16(n - REC_HEADER))
+            .ok_or_else(|| StateError::InvalidArgument(format!("gap of {bytes} bytes")))?;
         self.ensure(len)?;
         let off = self.log_end;
         let h = record_header(off, Kind::Pad, len as u32, (len >> 32) as u32, &[], &[]);
@@ -670,7 +681,7 @@ impl MmapStateStore {
             return Ok(());
         };
         let path = p.path.clone();
-        let seq = p.seq + 1;
+        let seq = next_seq(p.seq)?;
         let cap = self.compacted_capacity();
         let (tmp_file, tmp) = file::create_temp(&path)?;
         let io = |what: &str, e| StateError::io(format!("{what} {}", tmp.display()), e);
@@ -898,7 +909,7 @@ impl StateStore for MmapStateStore {
         }
         let next = 1 - p.active_slot.min(1);
         let slot = Slot {
-            seq: p.seq + 1,
+            seq: next_seq(p.seq)?,
             data_start: DATA_START,
             committed_end: end,
             live_count: self.index.len() as u64,
