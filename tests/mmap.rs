@@ -423,6 +423,12 @@ fn exhausted_sequence_number_is_an_error_not_a_wrap() {
     let mut store = MmapStateStore::persistent(&path, 0).unwrap();
     assert_eq!(store.get(b"k").unwrap().as_ref(), b"v");
     store.put(b"k2", Bytes::from_static(b"v2")).unwrap();
-    assert!(matches!(store.flush(), Err(StateError::CapacityExceeded(_))));
-    assert!(matches!(store.compact(), Err(StateError::CapacityExceeded(_))));
+    assert!(matches!(
+        store.flush(),
+        Err(StateError::CapacityExceeded(_))
+    ));
+    assert!(matches!(
+        store.compact(),
+        Err(StateError::CapacityExceeded(_))
+    ));
 }

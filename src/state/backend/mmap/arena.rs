@@ -137,7 +137,9 @@ impl Arena {
                 // SAFETY: anonymous mapping, so there is no file end to fault
                 // past; `&mut self` means no slice into the old mapping is
                 // alive while mremap may move it.
-                unsafe { map.remap(new_usize, memmap2::RemapOptions::new().may_move(true)) }
+                unsafe { map.remap(new_usize, memmap2::RemapOptions::new().may_move(true))? };
+                advise_huge(map);
+                Ok(())
             }
             #[cfg(not(target_os = "linux"))]
             Some(map) => {
@@ -173,6 +175,20 @@ impl Arena {
 
 /// An anonymous mapping that reserves no swap up front (`MAP_NORESERVE`), so
 /// a large starting capacity costs address space only.
+///
+/// On Linux it asks for transparent huge pages (best effort): a lookup then
+/// misses the TLB far less often when the state spans gigabytes.
 fn map_anon(len: usize) -> io::Result<MmapMut> {
-    MmapOptions::new().len(len).no_reserve_swap().map_anon()
+    let map = MmapOptions::new().len(len).no_reserve_swap().map_anon()?;
+    advise_huge(&map);
+    Ok(map)
 }
+
+#[cfg(target_os = "linux")]
+fn advise_huge(map: &MmapMut) {
+    // Only a hint: the kernel may not support or allow it.
+    let _ = map.advise(memmap2::Advice::HugePage);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge(_map: &MmapMut) {}
