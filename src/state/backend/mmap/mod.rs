@@ -95,9 +95,11 @@ struct Persist {
 /// a control byte, in a table kept between 44% and 87.5% full: about 55 to
 /// 110 bytes per key, plus the key length for keys longer than 22 bytes, plus
 /// 32 bytes per key for the scan array once a scan has run. Values (and the
-/// log of superseded records) are not in RAM but in the mapping, which the
-/// kernel pages in and out: with 16-byte keys and 1 KiB values the state can
-/// be roughly ten times larger than the RAM the index needs.
+/// log of superseded records) are not in RAM but in the mapping, which in
+/// persistent mode the kernel pages in from and out to the file as needed
+/// (the in-memory mode can only page to swap): with 16-byte keys and 1 KiB
+/// values a persistent store can hold roughly ten times more state than the
+/// RAM its index needs.
 ///
 /// # Space reclamation
 ///
