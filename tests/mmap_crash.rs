@@ -275,3 +275,46 @@ fn kill_9_at_random_moments_never_loses_or_mixes_commits() {
     assert!(stats.acked >= iterations / 4, "{stats:?}");
     assert!(stats.in_commit > 0 || iterations < 20, "{stats:?}");
 }
+
+const HOLDER_ENV: &str = "MMAP_LOCK_HOLDER";
+
+/// Child of `lock_is_held_across_processes`: opens the store and waits.
+#[test]
+fn lock_holder_child() {
+    let Ok(dir) = std::env::var(HOLDER_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let _store = MmapStateStore::persistent(dir.join("state.db"), 0).unwrap();
+    std::fs::write(dir.join("ready"), b"1").unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn lock_is_held_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "lock_holder_child", "--nocapture"])
+        .env(HOLDER_ENV, dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !dir.path().join("ready").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "child never opened the store"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let result = MmapStateStore::persistent(dir.path().join("state.db"), 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        matches!(result, Err(laminar_core::state::StateError::Locked { .. })),
+        "{result:?}"
+    );
+    // The lock dies with the process.
+    MmapStateStore::persistent(dir.path().join("state.db"), 0).unwrap();
+}
