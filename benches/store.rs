@@ -165,6 +165,47 @@ pub fn bench_backend<S: StateStore>(
     g.finish();
 }
 
+/// Baselines a user would write by hand, in the same run: `get` + clone of the
+/// `Bytes` value, like `StateStore::get`.
+fn bench_bare_maps(c: &mut Criterion, keys: u64) {
+    let w = Workload::standard(keys);
+    let hits = key_array(&w, &w.hit_indices(PROBES));
+    let mask = PROBES - 1;
+    let mut g = c.benchmark_group("store/baseline");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    {
+        let mut map = std::collections::BTreeMap::<Vec<u8>, Bytes>::new();
+        for j in w.insert_order() {
+            map.insert(w.key(j), Bytes::from(w.value(j)));
+        }
+        g.bench_function(BenchmarkId::new("btreemap_vec_get_hit", keys), |b| {
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                black_box(map.get(&hits[i & mask][..]).cloned())
+            })
+        });
+    }
+    #[cfg(feature = "ahash")]
+    {
+        let mut map = hashbrown::HashMap::<Vec<u8>, Bytes, ahash::RandomState>::with_hasher(
+            ahash::RandomState::new(),
+        );
+        for j in w.insert_order() {
+            map.insert(w.key(j), Bytes::from(w.value(j)));
+        }
+        g.bench_function(BenchmarkId::new("hashbrown_vec_get_hit", keys), |b| {
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                black_box(map.get(&hits[i & mask][..]).cloned())
+            })
+        });
+    }
+    g.finish();
+}
+
 fn sizes() -> Vec<u64> {
     match std::env::var("STORE_BENCH_KEYS") {
         Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
@@ -176,6 +217,7 @@ fn store_benches(c: &mut Criterion) {
     #[cfg(feature = "mmap")]
     let dir = tempfile::tempdir().expect("tempdir");
     for keys in sizes() {
+        bench_bare_maps(c, keys);
         #[cfg(feature = "mmap")]
         {
             use laminar_core::state::MmapStateStore;

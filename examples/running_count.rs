@@ -60,6 +60,9 @@ fn checksum(store: &dyn StateStore) -> laminar_core::state::Result<(u64, u64)> {
     Ok((digest, total))
 }
 
+/// Builds a fresh, empty store of one backend.
+type MakeStore = Box<dyn Fn() -> Box<dyn StateStore>>;
+
 fn run(
     name: &str,
     make: &dyn Fn() -> Box<dyn StateStore>,
@@ -101,7 +104,7 @@ fn main() -> std::process::ExitCode {
         .unwrap_or(2_000_000);
     let users: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(50_000);
 
-    let mut backends: Vec<(&str, Box<dyn Fn() -> Box<dyn StateStore>>)> = vec![(
+    let mut backends: Vec<(&str, MakeStore)> = vec![(
         "InMemoryStore",
         Box::new(|| Box::new(laminar_core::state::InMemoryStore::new())),
     )];

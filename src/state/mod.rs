@@ -69,9 +69,13 @@ persistent.flush().unwrap();
 
 mod backend;
 mod error;
-mod key;
+pub mod key;
 mod snapshot;
 mod store;
+pub mod typed;
+
+#[doc(hidden)]
+pub mod __private;
 
 pub use self::error::{Result, StateError};
 pub use self::StateError as Error;
@@ -104,3 +108,7 @@ pub mod dict_encoder {
     pub use super::key::DictionaryKeyEncoder;
 }
 pub use self::dict_encoder::DictionaryKeyEncoder;
+
+/// The `#[state_store]` attribute macro: see the [`typed`] module.
+#[cfg(feature = "macros")]
+pub use laminar_core_macros::state_store;

@@ -2,5 +2,7 @@
 //! order is the order of the typed keys.
 
 mod dictionary;
+mod encode;
 
 pub use dictionary::{ArchivedDictArchive, DictArchive, DictionaryKeyEncoder};
+pub use encode::{add_width, encode_key, CompositeKey, Dict, DictValue, Key, KeyDicts, KeyRepr};

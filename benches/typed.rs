@@ -1,0 +1,269 @@
+//! Typed tables against a bare hash map and the byte-level store.
+//!
+//! Logical key: `(region, id)` with 64 regions (dictionary-encoded in typed
+//! tables) and a unique `id`; value: `u64`. Loaded in random order.
+//!
+//! - `typed_get_1M/*`: independent point lookups (throughput), random order,
+//!   for every typed backend marker, a bare `hashbrown::HashMap<u64, u64>`
+//!   keyed by `id`, and the byte-level `AHashMapStore` keyed by the encoded
+//!   `(region, id)` bytes.
+//! - `typed_chase_*/*`: dependent lookups (latency): each value is the id of
+//!   the next key to look up, following one random cycle through all keys.
+//!   1M keys always; 10M keys when `LAMINAR_BENCH_10M=1` (about 2 GB of RAM).
+
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+
+#[path = "common/workload.rs"]
+mod workload;
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use laminar_core::state::key::{encode_key, Dict};
+use laminar_core::state::typed::{AHash, BTree, Backend, Table};
+use laminar_core::state::{AHashMapStore, StateStore};
+use workload::{mix, Rng};
+
+const REGIONS: usize = 64;
+const LOOKUPS: usize = 4096;
+const SEED: u64 = 0x5EED_1A31_0000_0004;
+
+fn regions() -> Vec<String> {
+    (0..REGIONS).map(|r| format!("region-{r:02}")).collect()
+}
+
+/// Region of key `id` (cheap, so dependent chains can recompute it).
+#[inline]
+fn region_of(regions: &[String], id: u64) -> &str {
+    &regions[(mix(id ^ SEED) % REGIONS as u64) as usize]
+}
+
+/// Byte-level key of `(region, id)`: the same encoding typed `(String, u64)` uses.
+fn byte_key(region: &str, id: u64, out: &mut Vec<u8>) {
+    out.clear();
+    encode_key::<(String, u64)>((region, id), &((), ()), out);
+}
+
+/// Load order and the chase cycle: `next[id]` is a random single cycle.
+fn permutation(n: u64) -> Vec<u64> {
+    let mut order: Vec<u64> = (0..n).collect();
+    let mut rng = Rng::new(SEED);
+    for i in (1..order.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// `next[order[k]] = order[k + 1]`: one cycle through every id.
+fn cycle(order: &[u64]) -> Vec<u64> {
+    let mut next = vec![0u64; order.len()];
+    for k in 0..order.len() {
+        next[order[k] as usize] = order[(k + 1) % order.len()];
+    }
+    next
+}
+
+fn typed_table<B: Backend>(
+    regions: &[String],
+    order: &[u64],
+    next: &[u64],
+) -> Table<(Dict<String>, u64), u64, B> {
+    let mut t = Table::new();
+    for &id in order {
+        t.put((region_of(regions, id), id), next[id as usize])
+            .expect("dictionary has room");
+    }
+    t
+}
+
+fn bare_map(order: &[u64], next: &[u64]) -> hashbrown::HashMap<u64, u64> {
+    let mut m = hashbrown::HashMap::with_capacity(order.len());
+    for &id in order {
+        m.insert(id, next[id as usize]);
+    }
+    m
+}
+
+fn byte_store(regions: &[String], order: &[u64], next: &[u64]) -> AHashMapStore {
+    let mut s = AHashMapStore::with_capacity(order.len());
+    let mut k = Vec::new();
+    for &id in order {
+        byte_key(region_of(regions, id), id, &mut k);
+        s.put(
+            &k,
+            bytes::Bytes::copy_from_slice(&next[id as usize].to_le_bytes()),
+        )
+        .expect("in-memory put");
+    }
+    s
+}
+
+fn lookups(c: &mut Criterion) {
+    let n = 1_000_000u64;
+    let regions = regions();
+    let order = permutation(n);
+    let next = cycle(&order);
+    let mut rng = Rng::new(SEED ^ 7);
+    let ids: Vec<u64> = (0..LOOKUPS).map(|_| rng.below(n)).collect();
+    let keys: Vec<(&str, u64)> = ids
+        .iter()
+        .map(|&id| (region_of(&regions, id), id))
+        .collect();
+
+    let mut g = c.benchmark_group("typed_get_1M");
+    g.throughput(Throughput::Elements(LOOKUPS as u64));
+    {
+        let m = bare_map(&order, &next);
+        g.bench_function("bare_hashbrown_u64", |b| {
+            b.iter(|| {
+                ids.iter()
+                    .map(|id| *m.get(black_box(id)).unwrap_or(&0))
+                    .fold(0u64, u64::wrapping_add)
+            })
+        });
+    }
+    {
+        // The layout typed tables use for this key, in a bare map: shows how
+        // much of the gap is the wider entry rather than the typed layer.
+        let t = typed_table::<AHash>(&regions, &order, &next);
+        let mut m: hashbrown::HashMap<(u32, u64), u64> =
+            hashbrown::HashMap::with_capacity(order.len());
+        for &id in &order {
+            if let Some(k) = t.encode_key((region_of(&regions, id), id)) {
+                m.insert(k, next[id as usize]);
+            }
+        }
+        let encoded: Vec<_> = keys.iter().filter_map(|&k| t.encode_key(k)).collect();
+        drop(t);
+        g.bench_function("bare_hashbrown_u32_u64", |b| {
+            b.iter(|| {
+                encoded
+                    .iter()
+                    .map(|k| *m.get(black_box(k)).unwrap_or(&0))
+                    .fold(0u64, u64::wrapping_add)
+            })
+        });
+    }
+    {
+        let t = typed_table::<AHash>(&regions, &order, &next);
+        g.bench_function("typed_AHash", |b| {
+            b.iter(|| {
+                keys.iter()
+                    .map(|&k| *t.get(black_box(k)).unwrap_or(&0))
+                    .fold(0u64, u64::wrapping_add)
+            })
+        });
+    }
+    {
+        let t = typed_table::<AHash>(&regions, &order, &next);
+        let encoded: Vec<_> = keys.iter().filter_map(|&k| t.encode_key(k)).collect();
+        g.bench_function("typed_AHash_pre_encoded", |b| {
+            b.iter(|| {
+                encoded
+                    .iter()
+                    .map(|k| *t.get_encoded(black_box(k)).unwrap_or(&0))
+                    .fold(0u64, u64::wrapping_add)
+            })
+        });
+    }
+    {
+        let t = typed_table::<BTree>(&regions, &order, &next);
+        g.bench_function("typed_BTree", |b| {
+            b.iter(|| {
+                keys.iter()
+                    .map(|&k| *t.get(black_box(k)).unwrap_or(&0))
+                    .fold(0u64, u64::wrapping_add)
+            })
+        });
+    }
+    {
+        let s = byte_store(&regions, &order, &next);
+        let mut buf = Vec::with_capacity(32);
+        g.bench_function("bytes_AHashMapStore", |b| {
+            b.iter(|| {
+                let mut acc = 0u64;
+                for &(r, id) in &keys {
+                    byte_key(r, id, &mut buf);
+                    if let Some(v) = s.get_ref(black_box(&buf)) {
+                        acc = acc.wrapping_add(
+                            v.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b)),
+                        );
+                    }
+                }
+                acc
+            })
+        });
+    }
+    {
+        let mut d = laminar_core::state::DictionaryKeyEncoder::new();
+        for r in &regions {
+            d.encode_or_insert(r.as_bytes()).expect("room");
+        }
+        g.bench_function("dictionary_encode_only", |b| {
+            b.iter(|| {
+                keys.iter()
+                    .map(|&(r, _)| d.encode(black_box(r.as_bytes())).unwrap_or(0))
+                    .fold(0u32, u32::wrapping_add)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn chase_group(c: &mut Criterion, n: u64) {
+    let regions = regions();
+    let order = permutation(n);
+    let next = cycle(&order);
+    let steps = 1024u64;
+    let name = format!("typed_chase_{}M", n / 1_000_000);
+    let mut g = c.benchmark_group(&name);
+    g.throughput(Throughput::Elements(steps));
+    {
+        let m = bare_map(&order, &next);
+        let mut id = order[0];
+        g.bench_function(BenchmarkId::new("bare_hashbrown_u64", n), |b| {
+            b.iter(|| {
+                for _ in 0..steps {
+                    id = *m.get(&id).unwrap_or(&0);
+                }
+                id
+            })
+        });
+    }
+    {
+        let t = typed_table::<AHash>(&regions, &order, &next);
+        let mut id = order[0];
+        g.bench_function(BenchmarkId::new("typed_AHash", n), |b| {
+            b.iter(|| {
+                for _ in 0..steps {
+                    id = *t.get((region_of(&regions, id), id)).unwrap_or(&0);
+                }
+                id
+            })
+        });
+    }
+    {
+        let t = typed_table::<BTree>(&regions, &order, &next);
+        let mut id = order[0];
+        g.bench_function(BenchmarkId::new("typed_BTree", n), |b| {
+            b.iter(|| {
+                for _ in 0..steps {
+                    id = *t.get((region_of(&regions, id), id)).unwrap_or(&0);
+                }
+                id
+            })
+        });
+    }
+    g.finish();
+}
+
+fn chase(c: &mut Criterion) {
+    chase_group(c, 1_000_000);
+    if std::env::var("LAMINAR_BENCH_10M").is_ok_and(|v| v == "1") {
+        chase_group(c, 10_000_000);
+    }
+}
+
+criterion_group!(benches, lookups, chase);
+criterion_main!(benches);

@@ -1,0 +1,216 @@
+//! Code generation.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+
+use crate::ast::{Field, Input};
+use crate::{args, valid};
+
+/// Entry point: parses, checks and expands, or emits the struct next to the errors.
+pub fn state_store(args_tokens: TokenStream, input: TokenStream) -> TokenStream {
+    let item: syn::ItemStruct = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(e) => {
+            let err = match syn::parse2::<syn::Item>(input.clone()) {
+                Ok(syn::Item::Enum(en)) => syn::Error::new_spanned(
+                    en.enum_token,
+                    "#[state_store] applies to structs with named fields, not enums",
+                ),
+                Ok(syn::Item::Union(un)) => syn::Error::new_spanned(
+                    un.union_token,
+                    "#[state_store] applies to structs with named fields, not unions",
+                ),
+                Ok(other) => syn::Error::new_spanned(
+                    other,
+                    "#[state_store] applies to structs with named fields",
+                ),
+                Err(_) => e,
+            };
+            let err = err.into_compile_error();
+            return quote!(#input #err);
+        }
+    };
+
+    let mut errors = Vec::new();
+    let (args, arg_error) = args::parse(args_tokens);
+    errors.extend(arg_error);
+    let input = Input::from_item(&item, &mut errors);
+    valid::check(&input, &mut errors);
+    if args.backend.is_none() && !args::has_default() {
+        errors.push(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "no typed backend is enabled: enable the cargo feature `btree` or `ahash` of laminar-core",
+        ));
+    }
+
+    if let Some(combined) = errors.into_iter().reduce(|mut all, e| {
+        all.combine(e);
+        all
+    }) {
+        let stripped = strip(&item);
+        let err = combined.into_compile_error();
+        return quote!(#stripped #err);
+    }
+    generate(&input, &args)
+}
+
+/// The struct without `#[state]` attributes (emitted on errors so the user sees
+/// only the macro's errors, not follow-ons about the struct).
+fn strip(item: &syn::ItemStruct) -> syn::ItemStruct {
+    let mut item = item.clone();
+    for f in item.fields.iter_mut() {
+        f.attrs.retain(|a| !crate::attr::is_state(a));
+    }
+    item
+}
+
+fn unraw(ident: &syn::Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+}
+
+fn generate(input: &Input, args: &args::Args) -> TokenStream {
+    let p = quote!(::laminar_core::state::__private);
+    let item = input.item;
+    let name = &item.ident;
+    let vis = &item.vis;
+    let struct_attrs = &item.attrs;
+    let struct_token = &item.struct_token;
+
+    let backend = match &args.backend {
+        Some(id) => quote_spanned!(id.span()=> #p::backends::#id),
+        None => quote!(#p::DefaultBackend),
+    };
+    let table_ty = |f: &Field, key: &syn::Type| -> TokenStream {
+        let ty = f.ty;
+        quote_spanned!(key.span()=> #p::Table<#key, #ty, #backend>)
+    };
+
+    let mut fields = Vec::new();
+    // The generated impl is bounded by what it needs: a key without an
+    // encoding, a value without rkyv or a backend that is not available is
+    // then one error on the user's tokens, not one per generated call.
+    let mut bounds = Vec::new();
+    // Spanned checks: point the first error at the offending type itself.
+    let mut checks = Vec::new();
+    let mut inits = Vec::new();
+    let mut accessors = Vec::new();
+    let mut writes = Vec::new();
+    let mut reads = Vec::new();
+    let mut binds = Vec::new();
+    let mut sizes = Vec::new();
+
+    for f in &input.fields {
+        let ident = f.ident;
+        let fvis = f.vis;
+        let attrs = &f.attrs;
+        let ty = f.ty;
+        let label = unraw(ident);
+        let local = format_ident!("__laminar_{}", label);
+        binds.push(quote!(#ident: #local));
+        match &f.key {
+            Some(key) => {
+                let tt = table_ty(f, key);
+                fields.push(quote!(#(#attrs)* #fvis #ident: #tt));
+                checks.push(quote_spanned!(key.span()=> #p::assert_key::<#key>();));
+                checks.push(quote_spanned!(ty.span()=> #p::assert_value::<#ty>();));
+                bounds.push(quote_spanned!(key.span()=> #key: #p::Key));
+                bounds.push(quote_spanned!(ty.span()=> #ty: #p::Value));
+                inits.push(quote!(#ident: <#tt>::new()));
+                let getter = ident.clone();
+                let getter_mut = format_ident!("{}_mut", label, span = ident.span());
+                let doc = format!("The `{label}` table.");
+                let doc_mut = format!("The `{label}` table, mutably.");
+                accessors.push(quote! {
+                    #[doc = #doc]
+                    #[inline]
+                    #fvis fn #getter(&self) -> &#tt { &self.#ident }
+                    #[doc = #doc_mut]
+                    #[inline]
+                    #fvis fn #getter_mut(&mut self) -> &mut #tt { &mut self.#ident }
+                });
+                writes.push(quote!(<#tt>::write_snapshot(&self.#ident, #label, &mut __entries)?;));
+                reads.push(quote! {
+                    let (#local, __n) = <#tt>::read_snapshot(#label, __data)?;
+                    __used += __n;
+                });
+                sizes.push(quote!(+ <#tt>::size_bytes(&self.#ident)));
+            }
+            None => {
+                let original = f.original;
+                let _ = original;
+                fields.push(quote!(#(#attrs)* #fvis #ident: #ty));
+                checks.push(quote_spanned!(ty.span()=> #p::assert_single::<#ty>();));
+                bounds
+                    .push(quote_spanned!(ty.span()=> #ty: #p::Value + #p::core::default::Default));
+                inits.push(quote_spanned!(ty.span()=> #ident: <#ty as #p::core::default::Default>::default()));
+                writes
+                    .push(quote!(#p::write_single::<#ty>(&self.#ident, #label, &mut __entries)?;));
+                reads.push(quote! {
+                    let #local = #p::read_single::<#ty>(#label, __data)?;
+                    __used += 1;
+                });
+            }
+        }
+    }
+
+    let generics = &item.generics;
+    let body = quote!({ #(#fields,)* });
+    let struct_def = quote! {
+        #(#struct_attrs)*
+        #vis #struct_token #name #generics #body
+    };
+    let _ = ToTokens::to_token_stream(&item.ident);
+
+    quote! {
+        #struct_def
+
+        const _: () = {
+            #(#checks)*
+        };
+
+        #[allow(dead_code)]
+        impl #name
+        where
+            #backend: #p::Backend,
+            #(#bounds,)*
+        {
+            /// An empty state: empty tables, single values at their `Default`.
+            #vis fn new() -> Self {
+                Self { #(#inits,)* }
+            }
+
+            #(#accessors)*
+
+            /// Captures every table (with its dictionaries) and single value in
+            /// one [`StateSnapshot`](::laminar_core::state::StateSnapshot).
+            #vis fn snapshot(&self) -> #p::Result<#p::StateSnapshot> {
+                let mut __entries = #p::std::vec::Vec::new();
+                #(#writes)*
+                ::core::result::Result::Ok(#p::StateSnapshot::new(__entries))
+            }
+
+            /// Builds a state from a snapshot taken by [`snapshot`](Self::snapshot),
+            /// validating every byte (bad bytes are an error, never a panic).
+            #vis fn from_snapshot(__snapshot: &#p::StateSnapshot) -> #p::Result<Self> {
+                let __data = #p::StateSnapshot::data(__snapshot);
+                let mut __used: usize = 0;
+                #(#reads)*
+                #p::check_consumed(__used, __data.len())?;
+                ::core::result::Result::Ok(Self { #(#binds,)* })
+            }
+
+            /// Replaces the whole state with `snapshot`; on error the state is unchanged.
+            #vis fn restore(&mut self, __snapshot: &#p::StateSnapshot) -> #p::Result<()> {
+                *self = Self::from_snapshot(__snapshot)?;
+                ::core::result::Result::Ok(())
+            }
+
+            /// Approximate memory of all tables, in bytes (see `Table::size_bytes`).
+            #vis fn size_bytes(&self) -> usize {
+                0 #(#sizes)*
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Cross-field checks.
+
+use std::collections::HashMap;
+
+use crate::ast::Input;
+
+/// Whole-struct methods the macro generates; a table field may not take these names.
+pub const STRUCT_METHODS: &[&str] = &["new", "snapshot", "restore", "from_snapshot", "size_bytes"];
+
+/// Pushes every problem of `input` to `errors`.
+pub fn check(input: &Input, errors: &mut Vec<syn::Error>) {
+    let generics = &input.item.generics;
+    if !generics.params.is_empty() || generics.where_clause.is_some() {
+        errors.push(syn::Error::new_spanned(
+            generics,
+            "#[state_store] does not support generic structs: name concrete key and value types",
+        ));
+    }
+    if input.fields.is_empty() && matches!(input.item.fields, syn::Fields::Named(_)) {
+        errors.push(syn::Error::new_spanned(
+            &input.item.ident,
+            "#[state_store] needs at least one field",
+        ));
+    }
+    // Generated method name -> the field that generates it.
+    let mut methods: HashMap<String, &syn::Ident> = HashMap::new();
+    for f in &input.fields {
+        for a in &f.attrs {
+            if a.path().is_ident("cfg") || a.path().is_ident("cfg_attr") {
+                errors.push(syn::Error::new_spanned(
+                    a,
+                    "#[cfg] and #[cfg_attr] are not supported on #[state_store] fields: the snapshot layout must not depend on features; put the cfg on the whole struct",
+                ));
+            }
+        }
+        if f.key.is_none() {
+            continue;
+        }
+        let name = f.ident.to_string();
+        let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+        if STRUCT_METHODS.contains(&name.as_str()) {
+            errors.push(syn::Error::new_spanned(
+                f.ident,
+                format!("field `{name}` collides with the generated method `{name}()`; rename the field (generated: `new`, `snapshot`, `restore`, `from_snapshot`, `size_bytes`, and `<field>()`/`<field>_mut()` per table field)"),
+            ));
+        }
+        for m in [name.clone(), format!("{name}_mut")] {
+            if let Some(other) = methods.insert(m.clone(), f.ident) {
+                errors.push(syn::Error::new_spanned(
+                    f.ident,
+                    format!("table field `{name}` generates the accessor `{m}()`, which table field `{other}` also generates; rename one of them"),
+                ));
+            }
+        }
+    }
+}

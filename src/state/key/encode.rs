@@ -1,0 +1,543 @@
+//! The [`Key`] trait: typed keys with an inline, order-preserving representation.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::marker::PhantomData;
+
+use super::dictionary::DictionaryKeyEncoder;
+use crate::state::error::{Result, StateError};
+
+/// The in-memory representation of an encoded key, stored inline in typed tables.
+///
+/// Fixed-width keys use integers or byte arrays (`u8` … `u128`, `[u8; N]`) or
+/// tuples of them, so a table never allocates per key for them. Variable-width
+/// components (strings, byte strings) are boxed.
+///
+/// # Laws
+///
+/// - [`minimum`](KeyRepr::minimum) is smaller than or equal to every value (`Ord`).
+pub trait KeyRepr: Clone + Ord + Hash + Debug + Send + Sync + 'static {
+    /// The smallest value of the representation.
+    fn minimum() -> Self;
+}
+
+macro_rules! repr_int {
+    ($($t:ty),*) => {$(
+        impl KeyRepr for $t {
+            #[inline]
+            fn minimum() -> Self { 0 }
+        }
+    )*};
+}
+repr_int!(u8, u16, u32, u64, u128);
+
+impl<const N: usize> KeyRepr for [u8; N] {
+    #[inline]
+    fn minimum() -> Self {
+        [0; N]
+    }
+}
+impl KeyRepr for Box<str> {
+    fn minimum() -> Self {
+        Box::default()
+    }
+}
+impl KeyRepr for Box<[u8]> {
+    fn minimum() -> Self {
+        Box::default()
+    }
+}
+
+/// The dictionaries a key needs: `()` for plain keys, one
+/// [`DictionaryKeyEncoder`] per [`Dict`] component otherwise.
+pub trait KeyDicts: Default + Clone + Debug + Send + Sync + 'static {
+    /// Number of dictionaries.
+    const COUNT: usize;
+    /// Calls `f` with each dictionary, in component order.
+    fn each(&self, f: &mut dyn FnMut(&DictionaryKeyEncoder));
+    /// Rebuilds the dictionaries from `next`, which yields them in component order.
+    fn load(next: &mut dyn FnMut() -> Result<DictionaryKeyEncoder>) -> Result<Self>;
+}
+
+impl KeyDicts for () {
+    const COUNT: usize = 0;
+    fn each(&self, _: &mut dyn FnMut(&DictionaryKeyEncoder)) {}
+    fn load(_: &mut dyn FnMut() -> Result<DictionaryKeyEncoder>) -> Result<Self> {
+        Ok(())
+    }
+}
+
+impl KeyDicts for DictionaryKeyEncoder {
+    const COUNT: usize = 1;
+    fn each(&self, f: &mut dyn FnMut(&DictionaryKeyEncoder)) {
+        f(self)
+    }
+    fn load(next: &mut dyn FnMut() -> Result<DictionaryKeyEncoder>) -> Result<Self> {
+        next()
+    }
+}
+
+/// A type usable as the key of a typed table (and in `#[state(key = …)]`).
+///
+/// A key type names an *encoding*: [`Key::Ref`] is what callers pass and get
+/// back (`u64`, `&str`, `(&str, i64)`, …), [`Key::Repr`] is what the table
+/// stores inline, and [`encode`](Key::encode)/[`decode`](Key::decode) turn the
+/// representation into bytes for snapshots.
+///
+/// Implemented for: all integer types from `u8`/`i8` to `u128`/`i128`
+/// (big-endian, sign bit flipped), `bool`, `char`, `String` and `Vec<u8>`
+/// (escaped and terminated, so a string followed by more components keeps
+/// tuple order), `[u8; N]`, [`Dict<String>`](Dict) and `Dict<Vec<u8>>` (a `u32`
+/// dictionary code), and tuples of two to four keys (concatenation).
+///
+/// # Laws (checked by property tests for every implementation)
+///
+/// - **Round trip**: `decode(encode(r)) == r`, consuming exactly the encoded
+///   bytes; `resolve(intern(k)) == k`.
+/// - **Order**: if [`ORDERED`](Key::ORDERED), `a.cmp(&b)` on keys (`Ref`)
+///   equals the order of their representations and of their encoded bytes.
+///   Keys with a [`Dict`] component are ordered by dictionary code (first
+///   insertion order) in that component instead.
+/// - **Width**: if [`WIDTH`](Key::WIDTH) is `Some(n)`, every encoding is
+///   exactly `n` bytes long.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no key encoding",
+    label = "not a state key type",
+    note = "state keys are: integers (u8..u128, i8..i128), bool, char, String, Vec<u8>, [u8; N], Dict<String>, Dict<Vec<u8>>, and tuples of 2 to 4 of these"
+)]
+pub trait Key: 'static {
+    /// The borrowed form callers pass and iteration yields.
+    type Ref<'a>: Copy + Debug;
+    /// The inline representation stored by tables.
+    type Repr: KeyRepr;
+    /// The dictionaries this key needs (`()` if none).
+    type Dicts: KeyDicts;
+    /// Length of every encoding, when it is fixed.
+    const WIDTH: Option<usize>;
+    /// `true` if representation order equals key order (no [`Dict`] component).
+    const ORDERED: bool;
+
+    /// The representation of `key`, or `None` if a dictionary does not know
+    /// one of its components (so no table holds it). Never allocates for
+    /// fixed-width keys.
+    fn find(key: Self::Ref<'_>, dicts: &Self::Dicts) -> Option<Self::Repr>;
+    /// The representation of `key`, adding unknown components to the dictionaries.
+    fn intern(key: Self::Ref<'_>, dicts: &mut Self::Dicts) -> Result<Self::Repr>;
+    /// The key a representation stands for, or `None` if a dictionary code is unknown.
+    fn resolve<'a>(repr: &'a Self::Repr, dicts: &'a Self::Dicts) -> Option<Self::Ref<'a>>;
+    /// Appends the byte encoding of `repr` to `out`.
+    fn encode(repr: &Self::Repr, out: &mut Vec<u8>);
+    /// Reads one encoded representation from the front of `input`, advancing it.
+    ///
+    /// Fails with [`StateError::Corruption`] on truncated or malformed bytes.
+    fn decode(input: &mut &[u8]) -> Result<Self::Repr>;
+}
+
+/// A key whose leading component can be scanned on its own (tuples).
+pub trait CompositeKey: Key {
+    /// The first component.
+    type First: Key;
+    /// The smallest representation whose first component is `first`.
+    fn lower_bound(first: <Self::First as Key>::Repr) -> Self::Repr;
+    /// The first component of `repr`.
+    fn first_of(repr: &Self::Repr) -> &<Self::First as Key>::Repr;
+    /// The dictionaries of the first component.
+    fn first_dicts(dicts: &Self::Dicts) -> &<Self::First as Key>::Dicts;
+}
+
+fn truncated() -> StateError {
+    StateError::corruption("encoded key", "truncated key bytes")
+}
+
+#[inline]
+fn take<const N: usize>(input: &mut &[u8]) -> Result<[u8; N]> {
+    let (head, rest) = input.split_first_chunk::<N>().ok_or_else(truncated)?;
+    *input = rest;
+    Ok(*head)
+}
+
+macro_rules! key_unsigned {
+    ($($t:ty),*) => {$(
+        impl Key for $t {
+            type Ref<'a> = $t;
+            type Repr = $t;
+            type Dicts = ();
+            const WIDTH: Option<usize> = Some(std::mem::size_of::<$t>());
+            const ORDERED: bool = true;
+            #[inline]
+            fn find(key: $t, _: &()) -> Option<$t> { Some(key) }
+            #[inline]
+            fn intern(key: $t, _: &mut ()) -> Result<$t> { Ok(key) }
+            #[inline]
+            fn resolve<'a>(repr: &'a $t, _: &'a ()) -> Option<$t> { Some(*repr) }
+            #[inline]
+            fn encode(repr: &$t, out: &mut Vec<u8>) { out.extend_from_slice(&repr.to_be_bytes()) }
+            #[inline]
+            fn decode(input: &mut &[u8]) -> Result<$t> { Ok(<$t>::from_be_bytes(take(input)?)) }
+        }
+    )*};
+}
+key_unsigned!(u8, u16, u32, u64, u128);
+
+macro_rules! key_signed {
+    ($($t:ty => $u:ty),*) => {$(
+        impl Key for $t {
+            type Ref<'a> = $t;
+            type Repr = $u;
+            type Dicts = ();
+            const WIDTH: Option<usize> = Some(std::mem::size_of::<$t>());
+            const ORDERED: bool = true;
+            #[inline]
+            fn find(key: $t, _: &()) -> Option<$u> { Some((key as $u) ^ (1 << (<$u>::BITS - 1))) }
+            #[inline]
+            fn intern(key: $t, _: &mut ()) -> Result<$u> { Ok((key as $u) ^ (1 << (<$u>::BITS - 1))) }
+            #[inline]
+            fn resolve<'a>(repr: &'a $u, _: &'a ()) -> Option<$t> { Some((*repr ^ (1 << (<$u>::BITS - 1))) as $t) }
+            #[inline]
+            fn encode(repr: &$u, out: &mut Vec<u8>) { out.extend_from_slice(&repr.to_be_bytes()) }
+            #[inline]
+            fn decode(input: &mut &[u8]) -> Result<$u> { Ok(<$u>::from_be_bytes(take(input)?)) }
+        }
+    )*};
+}
+key_signed!(i8 => u8, i16 => u16, i32 => u32, i64 => u64, i128 => u128);
+
+impl Key for bool {
+    type Ref<'a> = bool;
+    type Repr = u8;
+    type Dicts = ();
+    const WIDTH: Option<usize> = Some(1);
+    const ORDERED: bool = true;
+    fn find(key: bool, _: &()) -> Option<u8> {
+        Some(u8::from(key))
+    }
+    fn intern(key: bool, _: &mut ()) -> Result<u8> {
+        Ok(u8::from(key))
+    }
+    fn resolve<'a>(repr: &'a u8, _: &'a ()) -> Option<bool> {
+        Some(*repr != 0)
+    }
+    fn encode(repr: &u8, out: &mut Vec<u8>) {
+        out.push(*repr)
+    }
+    fn decode(input: &mut &[u8]) -> Result<u8> {
+        let [b] = take::<1>(input)?;
+        if b > 1 {
+            return Err(StateError::corruption(
+                "encoded key",
+                format!("bool byte {b}"),
+            ));
+        }
+        Ok(b)
+    }
+}
+
+impl Key for char {
+    type Ref<'a> = char;
+    type Repr = u32;
+    type Dicts = ();
+    const WIDTH: Option<usize> = Some(4);
+    const ORDERED: bool = true;
+    fn find(key: char, _: &()) -> Option<u32> {
+        Some(u32::from(key))
+    }
+    fn intern(key: char, _: &mut ()) -> Result<u32> {
+        Ok(u32::from(key))
+    }
+    fn resolve<'a>(repr: &'a u32, _: &'a ()) -> Option<char> {
+        char::from_u32(*repr)
+    }
+    fn encode(repr: &u32, out: &mut Vec<u8>) {
+        out.extend_from_slice(&repr.to_be_bytes())
+    }
+    fn decode(input: &mut &[u8]) -> Result<u32> {
+        let v = u32::from_be_bytes(take(input)?);
+        char::from_u32(v)
+            .map(u32::from)
+            .ok_or_else(|| StateError::corruption("encoded key", format!("invalid char {v:#x}")))
+    }
+}
+
+impl<const N: usize> Key for [u8; N] {
+    type Ref<'a> = [u8; N];
+    type Repr = [u8; N];
+    type Dicts = ();
+    const WIDTH: Option<usize> = Some(N);
+    const ORDERED: bool = true;
+    fn find(key: [u8; N], _: &()) -> Option<[u8; N]> {
+        Some(key)
+    }
+    fn intern(key: [u8; N], _: &mut ()) -> Result<[u8; N]> {
+        Ok(key)
+    }
+    fn resolve<'a>(repr: &'a [u8; N], _: &'a ()) -> Option<[u8; N]> {
+        Some(*repr)
+    }
+    fn encode(repr: &[u8; N], out: &mut Vec<u8>) {
+        out.extend_from_slice(repr)
+    }
+    fn decode(input: &mut &[u8]) -> Result<[u8; N]> {
+        take(input)
+    }
+}
+
+/// Escapes `0x00` as `00 FF` and terminates with `00 00`: order-preserving and
+/// prefix-free, so a string component keeps tuple order.
+fn encode_escaped(bytes: &[u8], out: &mut Vec<u8>) {
+    out.reserve(bytes.len() + 2);
+    for &b in bytes {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+    out.extend_from_slice(&[0, 0]);
+}
+
+fn decode_escaped(input: &mut &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = *input;
+    loop {
+        match rest {
+            [0, 0, tail @ ..] => {
+                *input = tail;
+                return Ok(out);
+            }
+            [0, 0xFF, tail @ ..] => {
+                out.push(0);
+                rest = tail;
+            }
+            [0, b, ..] => {
+                return Err(StateError::corruption(
+                    "encoded key",
+                    format!("invalid escape 00 {b:02x} in a string component"),
+                ))
+            }
+            [b, tail @ ..] => {
+                out.push(*b);
+                rest = tail;
+            }
+            [] => return Err(truncated()),
+        }
+    }
+}
+
+impl Key for String {
+    type Ref<'a> = &'a str;
+    type Repr = Box<str>;
+    type Dicts = ();
+    const WIDTH: Option<usize> = None;
+    const ORDERED: bool = true;
+    fn find(key: &str, _: &()) -> Option<Box<str>> {
+        Some(key.into())
+    }
+    fn intern(key: &str, _: &mut ()) -> Result<Box<str>> {
+        Ok(key.into())
+    }
+    fn resolve<'a>(repr: &'a Box<str>, _: &'a ()) -> Option<&'a str> {
+        Some(repr)
+    }
+    fn encode(repr: &Box<str>, out: &mut Vec<u8>) {
+        encode_escaped(repr.as_bytes(), out)
+    }
+    fn decode(input: &mut &[u8]) -> Result<Box<str>> {
+        let bytes = decode_escaped(input)?;
+        String::from_utf8(bytes)
+            .map(String::into_boxed_str)
+            .map_err(|_| StateError::corruption("encoded key", "string component is not UTF-8"))
+    }
+}
+
+impl Key for Vec<u8> {
+    type Ref<'a> = &'a [u8];
+    type Repr = Box<[u8]>;
+    type Dicts = ();
+    const WIDTH: Option<usize> = None;
+    const ORDERED: bool = true;
+    fn find(key: &[u8], _: &()) -> Option<Box<[u8]>> {
+        Some(key.into())
+    }
+    fn intern(key: &[u8], _: &mut ()) -> Result<Box<[u8]>> {
+        Ok(key.into())
+    }
+    fn resolve<'a>(repr: &'a Box<[u8]>, _: &'a ()) -> Option<&'a [u8]> {
+        Some(repr)
+    }
+    fn encode(repr: &Box<[u8]>, out: &mut Vec<u8>) {
+        encode_escaped(repr, out)
+    }
+    fn decode(input: &mut &[u8]) -> Result<Box<[u8]>> {
+        decode_escaped(input).map(Vec::into_boxed_slice)
+    }
+}
+
+/// A key component stored as a `u32` code of a [`DictionaryKeyEncoder`].
+///
+/// Use it for low-cardinality components (regions, tenants, event types):
+/// `(Dict<String>, u64)` is stored inline as `(u32, u64)` and looked up by
+/// `(&str, u64)` without allocating. Order within this component is the order
+/// in which values were first inserted, not their string order.
+pub struct Dict<T>(PhantomData<fn() -> T>);
+
+/// A type that can be dictionary-encoded: `String` (looked up by `&str`) or
+/// `Vec<u8>` (looked up by `&[u8]`).
+pub trait DictValue: 'static {
+    /// The borrowed form.
+    type Ref<'a>: Copy + Debug;
+    /// The bytes of a borrowed value.
+    fn as_bytes<'a>(value: Self::Ref<'a>) -> &'a [u8];
+    /// A borrowed value from dictionary bytes, or `None` if they are not valid.
+    fn from_bytes(bytes: &[u8]) -> Option<Self::Ref<'_>>;
+}
+
+impl DictValue for String {
+    type Ref<'a> = &'a str;
+    #[inline]
+    fn as_bytes<'a>(value: Self::Ref<'a>) -> &'a [u8] {
+        value.as_bytes()
+    }
+    #[inline]
+    fn from_bytes(bytes: &[u8]) -> Option<&str> {
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
+impl DictValue for Vec<u8> {
+    type Ref<'a> = &'a [u8];
+    #[inline]
+    fn as_bytes<'a>(value: Self::Ref<'a>) -> &'a [u8] {
+        value
+    }
+    #[inline]
+    fn from_bytes(bytes: &[u8]) -> Option<&[u8]> {
+        Some(bytes)
+    }
+}
+
+impl<T: DictValue> Key for Dict<T> {
+    type Ref<'a> = T::Ref<'a>;
+    type Repr = u32;
+    type Dicts = DictionaryKeyEncoder;
+    const WIDTH: Option<usize> = Some(4);
+    const ORDERED: bool = false;
+    #[inline]
+    fn find(key: T::Ref<'_>, dicts: &DictionaryKeyEncoder) -> Option<u32> {
+        dicts.encode(T::as_bytes(key))
+    }
+    #[inline]
+    fn intern(key: T::Ref<'_>, dicts: &mut DictionaryKeyEncoder) -> Result<u32> {
+        dicts.encode_or_insert(T::as_bytes(key))
+    }
+    #[inline]
+    fn resolve<'a>(repr: &'a u32, dicts: &'a DictionaryKeyEncoder) -> Option<T::Ref<'a>> {
+        dicts.decode(*repr).and_then(T::from_bytes)
+    }
+    #[inline]
+    fn encode(repr: &u32, out: &mut Vec<u8>) {
+        out.extend_from_slice(&repr.to_be_bytes())
+    }
+    #[inline]
+    fn decode(input: &mut &[u8]) -> Result<u32> {
+        Ok(u32::from_be_bytes(take(input)?))
+    }
+}
+
+/// Sum of two optional widths (`None` if either is variable).
+pub const fn add_width(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => None,
+    }
+}
+
+macro_rules! key_tuple {
+    ($first:ident $fi:tt $(, $name:ident $idx:tt)+) => {
+        impl<$first: KeyRepr $(, $name: KeyRepr)+> KeyRepr for ($first, $($name,)+) {
+            #[inline]
+            fn minimum() -> Self { ($first::minimum(), $($name::minimum(),)+) }
+        }
+
+        impl<$first: KeyDicts $(, $name: KeyDicts)+> KeyDicts for ($first, $($name,)+) {
+            const COUNT: usize = $first::COUNT $(+ $name::COUNT)+;
+            fn each(&self, f: &mut dyn FnMut(&DictionaryKeyEncoder)) {
+                self.$fi.each(f);
+                $(self.$idx.each(f);)+
+            }
+            fn load(next: &mut dyn FnMut() -> Result<DictionaryKeyEncoder>) -> Result<Self> {
+                Ok(($first::load(next)?, $($name::load(next)?,)+))
+            }
+        }
+
+        impl<$first: Key $(, $name: Key)+> Key for ($first, $($name,)+) {
+            type Ref<'a> = ($first::Ref<'a>, $($name::Ref<'a>,)+);
+            type Repr = ($first::Repr, $($name::Repr,)+);
+            type Dicts = ($first::Dicts, $($name::Dicts,)+);
+            const WIDTH: Option<usize> = {
+                let w = $first::WIDTH;
+                $(let w = add_width(w, $name::WIDTH);)+
+                w
+            };
+            const ORDERED: bool = $first::ORDERED $(&& $name::ORDERED)+;
+            #[inline]
+            fn find(key: Self::Ref<'_>, dicts: &Self::Dicts) -> Option<Self::Repr> {
+                Some(($first::find(key.$fi, &dicts.$fi)?, $($name::find(key.$idx, &dicts.$idx)?,)+))
+            }
+            #[inline]
+            fn intern(key: Self::Ref<'_>, dicts: &mut Self::Dicts) -> Result<Self::Repr> {
+                Ok(($first::intern(key.$fi, &mut dicts.$fi)?, $($name::intern(key.$idx, &mut dicts.$idx)?,)+))
+            }
+            #[inline]
+            fn resolve<'a>(repr: &'a Self::Repr, dicts: &'a Self::Dicts) -> Option<Self::Ref<'a>> {
+                Some(($first::resolve(&repr.$fi, &dicts.$fi)?, $($name::resolve(&repr.$idx, &dicts.$idx)?,)+))
+            }
+            #[inline]
+            fn encode(repr: &Self::Repr, out: &mut Vec<u8>) {
+                $first::encode(&repr.$fi, out);
+                $($name::encode(&repr.$idx, out);)+
+            }
+            #[inline]
+            fn decode(input: &mut &[u8]) -> Result<Self::Repr> {
+                Ok(($first::decode(input)?, $($name::decode(input)?,)+))
+            }
+        }
+
+        impl<$first: Key $(, $name: Key)+> CompositeKey for ($first, $($name,)+) {
+            type First = $first;
+            #[inline]
+            fn lower_bound(first: $first::Repr) -> Self::Repr {
+                (first, $($name::Repr::minimum(),)+)
+            }
+            #[inline]
+            fn first_of(repr: &Self::Repr) -> &$first::Repr {
+                &repr.0
+            }
+            #[inline]
+            fn first_dicts(dicts: &Self::Dicts) -> &$first::Dicts {
+                &dicts.0
+            }
+        }
+    };
+}
+key_tuple!(A 0, B 1);
+key_tuple!(A 0, B 1, C 2);
+key_tuple!(A 0, B 1, C 2, D 3);
+
+/// Appends the byte encoding of `key` to `out` (for byte-level stores and
+/// snapshots). Returns `false`, appending nothing, if a dictionary component
+/// is unknown to `dicts`.
+///
+/// ```
+/// use laminar_core::state::key::encode_key;
+/// let mut out = Vec::new();
+/// assert!(encode_key::<(String, i32)>(("a\0b", -1), &((), ()), &mut out));
+/// assert_eq!(out, [b'a', 0, 0xFF, b'b', 0, 0, 0x7F, 0xFF, 0xFF, 0xFF]);
+/// ```
+pub fn encode_key<K: Key>(key: K::Ref<'_>, dicts: &K::Dicts, out: &mut Vec<u8>) -> bool {
+    match K::find(key, dicts) {
+        Some(repr) => {
+            K::encode(&repr, out);
+            true
+        }
+        None => false,
+    }
+}

@@ -1,0 +1,242 @@
+//! Backend markers: zero-sized types that choose how a typed table stores its entries.
+
+use std::ops::Bound;
+
+use crate::state::key::KeyRepr;
+
+/// A storage strategy for [`Table`](super::Table), selected at compile time by a
+/// zero-sized marker type.
+///
+/// Every operation is an associated function over [`Backend::Map`], so a
+/// table monomorphizes to direct calls on the underlying map.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a typed backend available in this build",
+    label = "backend not available",
+    note = "`BTree` needs the cargo feature `btree` and `AHash` the feature `ahash`; `Mmap` (feature `mmap`) has no typed marker yet"
+)]
+pub trait Backend: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
+    /// The map that holds entries with representation `R` and values `V`.
+    type Map<R: KeyRepr, V>: Default;
+    /// Name shown in docs and error messages.
+    const NAME: &'static str;
+    /// `true` if iteration and scans are in key order.
+    const ORDERED: bool;
+
+    /// Value of `key`.
+    fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V>;
+    /// Mutable value of `key`.
+    fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V>;
+    /// Inserts or replaces, returning the previous value.
+    fn insert<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: R, value: V) -> Option<V>;
+    /// Removes `key`, returning its value.
+    fn remove<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: &R) -> Option<V>;
+    /// The value of `key`, inserting `make()` first if it is absent.
+    fn get_or_insert_with<R: KeyRepr, V>(
+        map: &mut Self::Map<R, V>,
+        key: R,
+        make: impl FnOnce() -> V,
+    ) -> &mut V;
+    /// Number of entries.
+    fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize;
+    /// Removes every entry.
+    fn clear<R: KeyRepr, V>(map: &mut Self::Map<R, V>);
+    /// Every entry (in key order if [`ORDERED`](Backend::ORDERED)).
+    fn iter<'m, R: KeyRepr, V: 'm>(
+        map: &'m Self::Map<R, V>,
+    ) -> impl Iterator<Item = (&'m R, &'m V)>;
+    /// Keeps only the entries for which `keep` returns `true`.
+    fn retain<R: KeyRepr, V>(map: &mut Self::Map<R, V>, keep: impl FnMut(&R, &mut V) -> bool);
+}
+
+/// A backend that keeps keys in order and so offers range and prefix scans.
+#[diagnostic::on_unimplemented(
+    message = "the `{Self}` backend keeps no key order, so it has no range or prefix scans",
+    label = "unordered backend",
+    note = "use an ordered backend for this table: `#[state_store(backend = BTree)]`"
+)]
+pub trait Ordered: Backend {
+    /// Entries with keys within the bounds, in key order.
+    fn range<'m, R: KeyRepr, V: 'm>(
+        map: &'m Self::Map<R, V>,
+        lower: Bound<R>,
+        upper: Bound<R>,
+    ) -> impl Iterator<Item = (&'m R, &'m V)>;
+}
+
+/// Ordered in-memory backend: a `BTreeMap` of inline keys to native values.
+///
+/// Point operations are `O(log n)`; range and prefix scans are in key order.
+#[cfg(feature = "btree")]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash)]
+pub struct BTree;
+
+#[cfg(feature = "btree")]
+impl Backend for BTree {
+    type Map<R: KeyRepr, V> = std::collections::BTreeMap<R, V>;
+    const NAME: &'static str = "BTree";
+    const ORDERED: bool = true;
+
+    #[inline]
+    fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V> {
+        map.get(key)
+    }
+    #[inline]
+    fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V> {
+        map.get_mut(key)
+    }
+    #[inline]
+    fn insert<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: R, value: V) -> Option<V> {
+        map.insert(key, value)
+    }
+    #[inline]
+    fn remove<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: &R) -> Option<V> {
+        map.remove(key)
+    }
+    #[inline]
+    fn get_or_insert_with<R: KeyRepr, V>(
+        map: &mut Self::Map<R, V>,
+        key: R,
+        make: impl FnOnce() -> V,
+    ) -> &mut V {
+        map.entry(key).or_insert_with(make)
+    }
+    #[inline]
+    fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize {
+        map.len()
+    }
+    fn clear<R: KeyRepr, V>(map: &mut Self::Map<R, V>) {
+        map.clear()
+    }
+    fn iter<'m, R: KeyRepr, V: 'm>(
+        map: &'m Self::Map<R, V>,
+    ) -> impl Iterator<Item = (&'m R, &'m V)> {
+        map.iter()
+    }
+    fn retain<R: KeyRepr, V>(map: &mut Self::Map<R, V>, keep: impl FnMut(&R, &mut V) -> bool) {
+        map.retain(keep)
+    }
+}
+
+#[cfg(feature = "btree")]
+impl Ordered for BTree {
+    fn range<'m, R: KeyRepr, V: 'm>(
+        map: &'m Self::Map<R, V>,
+        lower: Bound<R>,
+        upper: Bound<R>,
+    ) -> impl Iterator<Item = (&'m R, &'m V)> {
+        // `BTreeMap::range` panics on reversed or empty-excluded bounds: check first.
+        let empty = match (&lower, &upper) {
+            (Bound::Included(a), Bound::Included(b)) => a > b,
+            (Bound::Included(a), Bound::Excluded(b))
+            | (Bound::Excluded(a), Bound::Included(b))
+            | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
+            _ => false,
+        };
+        let bounds = if empty {
+            (Bound::Unbounded, Bound::Unbounded)
+        } else {
+            (lower, upper)
+        };
+        map.range::<R, _>(bounds)
+            .take(if empty { 0 } else { usize::MAX })
+    }
+}
+
+/// Hash backend: a `hashbrown` table of inline keys to native values, hashed
+/// with `ahash`.
+///
+/// The fastest point operations; no key order, so no scans (asking for one is
+/// a compile error, see [`Ordered`]).
+#[cfg(feature = "ahash")]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash)]
+pub struct AHash;
+
+#[cfg(feature = "ahash")]
+impl Backend for AHash {
+    type Map<R: KeyRepr, V> = hashbrown::HashMap<R, V, ahash::RandomState>;
+    const NAME: &'static str = "AHash";
+    const ORDERED: bool = false;
+
+    #[inline]
+    fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V> {
+        map.get(key)
+    }
+    #[inline]
+    fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V> {
+        map.get_mut(key)
+    }
+    #[inline]
+    fn insert<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: R, value: V) -> Option<V> {
+        map.insert(key, value)
+    }
+    #[inline]
+    fn remove<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: &R) -> Option<V> {
+        map.remove(key)
+    }
+    #[inline]
+    fn get_or_insert_with<R: KeyRepr, V>(
+        map: &mut Self::Map<R, V>,
+        key: R,
+        make: impl FnOnce() -> V,
+    ) -> &mut V {
+        map.entry(key).or_insert_with(make)
+    }
+    #[inline]
+    fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize {
+        map.len()
+    }
+    fn clear<R: KeyRepr, V>(map: &mut Self::Map<R, V>) {
+        map.clear()
+    }
+    fn iter<'m, R: KeyRepr, V: 'm>(
+        map: &'m Self::Map<R, V>,
+    ) -> impl Iterator<Item = (&'m R, &'m V)> {
+        map.iter()
+    }
+    fn retain<R: KeyRepr, V>(map: &mut Self::Map<R, V>, keep: impl FnMut(&R, &mut V) -> bool) {
+        map.retain(keep)
+    }
+}
+
+#[cfg(all(laminar_default_backend = "btree", not(feature = "btree")))]
+compile_error!(
+    "`--cfg laminar_default_backend=\"btree\"` makes BTree the default typed backend, but the cargo feature `btree` of laminar-core is off: enable it"
+);
+#[cfg(all(laminar_default_backend = "ahash", not(feature = "ahash")))]
+compile_error!(
+    "`--cfg laminar_default_backend=\"ahash\"` makes AHash the default typed backend, but the cargo feature `ahash` of laminar-core is off: enable it"
+);
+#[cfg(all(laminar_default_backend = "btree", laminar_default_backend = "ahash"))]
+compile_error!(
+    "`laminar_default_backend` is set to both \"btree\" and \"ahash\": choose one default backend"
+);
+
+/// The backend of tables and `#[state_store]` structs that name none.
+///
+/// Precedence: the backend chosen with
+/// `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (or `"ahash"`) if
+/// any, otherwise `AHash` if the `ahash` feature is on, otherwise `BTree` if
+/// the `btree` feature is on. Choosing a backend whose feature is off is a
+/// compile error naming the feature.
+#[cfg(all(
+    feature = "ahash",
+    any(
+        laminar_default_backend = "ahash",
+        not(laminar_default_backend = "btree")
+    )
+))]
+pub type DefaultBackend = AHash;
+
+/// The backend of tables and `#[state_store]` structs that name none.
+///
+/// Precedence: the backend chosen with
+/// `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (or `"ahash"`) if
+/// any, otherwise `AHash` if the `ahash` feature is on, otherwise `BTree` if
+/// the `btree` feature is on. Choosing a backend whose feature is off is a
+/// compile error naming the feature.
+#[cfg(all(
+    feature = "btree",
+    not(laminar_default_backend = "ahash"),
+    any(laminar_default_backend = "btree", not(feature = "ahash"))
+))]
+pub type DefaultBackend = BTree;

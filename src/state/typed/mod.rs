@@ -1,0 +1,117 @@
+//! Typed tables, monomorphized over key encoding, value type and backend marker.
+//!
+//! A [`Table<K, V, B>`](Table) stores keys in the inline representation of
+//! their [`Key`](crate::state::key::Key) encoding and values natively (no
+//! serialization on `get`/`put`, only at snapshot time); `B` is a zero-sized
+//! backend marker:
+//!
+//! | marker    | feature | order            | scans                                     |
+//! |-----------|---------|------------------|-------------------------------------------|
+//! | [`BTree`] | `btree` | key order        | `range`, `prefix`, `remove_range`         |
+//! | [`AHash`] | `ahash` | none             | none: calling one is a compile error      |
+//!
+//! [`DefaultBackend`] is the marker used when a `#[state_store]` struct names
+//! none: `AHash` if the `ahash` feature is on, else `BTree`; override with
+//! `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (a choice whose feature
+//! is off is a `compile_error!` naming the feature).
+//!
+//! ```
+//! # #[cfg(feature = "ahash")] {
+//! use laminar_core::state::key::Dict;
+//! use laminar_core::state::typed::{AHash, Table};
+//!
+//! let mut counts: Table<(Dict<String>, u64), u64, AHash> = Table::new();
+//! *counts.upsert(("eu-west", 7), || 0).unwrap() += 1;
+//! counts.update(("eu-west", 7), |c| *c += 1).unwrap();
+//! assert_eq!(counts.get(("eu-west", 7)), Some(&2));
+//! assert_eq!(counts.get(("us-east", 7)), None);
+//! # }
+//! ```
+//!
+//! # `#[state_store]`
+//!
+//! The attribute (feature `macros`, re-exported as
+//! `laminar_core::state::state_store`) turns an operator's state struct into
+//! typed tables:
+//!
+//! - a field marked `#[state(key = K)]` with written type `V` becomes a
+//!   `Table<K, V, Backend>` (same name, visibility, docs and other attributes);
+//!   every other field stays a single value of its type;
+//! - `#[state_store(backend = BTree | AHash)]` picks the backend (default:
+//!   [`DefaultBackend`]).
+//!
+//! Generated inherent methods (with the struct's visibility, or the field's
+//! for accessors):
+//!
+//! | method                       | what it does                                                  |
+//! |------------------------------|---------------------------------------------------------------|
+//! | `new()`                      | empty tables, single values at `Default`                      |
+//! | `<field>()`, `<field>_mut()` | the field's [`Table`]: `get`, `put`, `delete`, `contains`, `upsert`, `update`, `iter`, `retain`, `len`, `size_bytes`, and on ordered backends `range`, `prefix`, `remove_range` |
+//! | `snapshot()`                 | every table (with its dictionaries) and single value as one [`StateSnapshot`](crate::state::StateSnapshot) |
+//! | `from_snapshot(&snap)`       | a new state from a snapshot, validating every byte            |
+//! | `restore(&mut self, &snap)`  | replaces the state; unchanged on error                        |
+//! | `size_bytes()`               | approximate memory of all tables                              |
+//!
+//! Keys are passed in borrowed form (`&str` for `String` and `Dict<String>`
+//! components, tuples of them for composite keys). A table field may not be
+//! named like a generated method, and `#[cfg]` on fields is rejected (the
+//! snapshot layout must not depend on features). Snapshot entries are keyed
+//! `field 00 tag …` (see [`layout`]); a snapshot restores into any struct with
+//! the same fields and key types, whatever its backend.
+//!
+//! ```
+//! # #[cfg(all(feature = "macros", feature = "btree"))] {
+//! use laminar_core::state::key::Dict;
+//! use laminar_core::state::state_store;
+//!
+//! #[state_store(backend = BTree)]
+//! struct WindowAgg {
+//!     /// (region, window start) -> sum; the region is dictionary-encoded.
+//!     #[state(key = (Dict<String>, i64))]
+//!     sums: f64,
+//!     watermark: i64,
+//! }
+//!
+//! let mut agg = WindowAgg::new();
+//! agg.sums_mut().update(("eu-west", 0), |s| *s += 2.5).unwrap();
+//! agg.sums_mut().update(("eu-west", 60), |s| *s += 1.0).unwrap();
+//! agg.watermark = 30;
+//! let snapshot = agg.snapshot().unwrap();
+//!
+//! let restored = WindowAgg::from_snapshot(&snapshot).unwrap();
+//! assert_eq!(restored.sums().get(("eu-west", 0)), Some(&2.5));
+//! let windows: Vec<i64> = restored.sums().prefix("eu-west").map(|((_, w), _)| w).collect();
+//! assert_eq!(windows, [0, 60]);
+//! assert_eq!(restored.watermark, 30);
+//! # }
+//! ```
+
+mod backend;
+mod table;
+
+#[cfg(feature = "ahash")]
+pub use backend::AHash;
+#[cfg(feature = "btree")]
+pub use backend::BTree;
+#[cfg(any(
+    all(feature = "ahash", not(laminar_default_backend = "btree")),
+    all(feature = "btree", not(laminar_default_backend = "ahash"))
+))]
+pub use backend::DefaultBackend;
+pub use backend::{Backend, Ordered};
+pub use table::{layout, Table, Value};
+
+#[cfg(feature = "btree")]
+static_assertions::assert_eq_size!(BTree, ());
+#[cfg(feature = "ahash")]
+static_assertions::assert_eq_size!(AHash, ());
+#[cfg(feature = "ahash")]
+static_assertions::assert_impl_all!(
+    Table<(crate::state::key::Dict<String>, u64), u64, AHash>: Send, Sync
+);
+#[cfg(feature = "btree")]
+static_assertions::assert_impl_all!(Table<(String, i64), Vec<u8>, BTree>: Send, Sync);
+static_assertions::assert_eq_size!(
+    <(crate::state::key::Dict<String>, u64) as crate::state::key::Key>::Repr,
+    u128
+);

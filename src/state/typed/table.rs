@@ -1,0 +1,404 @@
+//! [`Table`]: a typed key-value table, monomorphized over key encoding, value
+//! type and backend marker.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Bound;
+
+use rkyv::api::high::HighDeserializer;
+use rkyv::{rancor, Archive, Deserialize};
+
+use super::backend::{Backend, Ordered};
+use crate::state::error::{Result, StateError};
+use crate::state::key::{CompositeKey, DictionaryKeyEncoder, Key, KeyDicts};
+use crate::state::store::{decode_value, encode_value, CheckArchived, SerializeValue};
+
+/// A value type that typed tables can snapshot: archivable with rkyv and
+/// readable back with validation. Implemented for every such type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in typed state: it does not implement rkyv's `Archive`, `Serialize` and `Deserialize`",
+    label = "not an rkyv-archivable value",
+    note = "derive them: `#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]`"
+)]
+pub trait Value: Sized {
+    /// Archives the value with rkyv (16-byte aligned).
+    fn to_snapshot_bytes(&self) -> Result<Vec<u8>>;
+    /// Validates and deserializes archived bytes.
+    fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self>;
+}
+
+impl<T> Value for T
+where
+    T: Archive + SerializeValue,
+    T::Archived: CheckArchived + Deserialize<T, HighDeserializer<rancor::Error>>,
+{
+    fn to_snapshot_bytes(&self) -> Result<Vec<u8>> {
+        encode_value(self).map(|b| b.to_vec())
+    }
+    fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self> {
+        decode_value::<T>(bytes)
+    }
+}
+
+/// A typed table: keys of encoding `K` (see [`Key`]), native values `V`,
+/// stored as chosen by the backend marker `B`.
+///
+/// Keys are stored in their inline representation ([`Key::Repr`]); values are
+/// kept as native Rust values, so `get`/`put` never serialize. Dictionary
+/// components ([`Dict`](crate::state::key::Dict)) are encoded through the
+/// table's own dictionaries, which snapshots include.
+///
+/// Scans ([`range`](Table::range), [`prefix`](Table::prefix),
+/// [`remove_range`](Table::remove_range)) exist only when `B: Ordered`.
+pub struct Table<K: Key, V, B: Backend> {
+    map: B::Map<K::Repr, V>,
+    dicts: K::Dicts,
+    _key: PhantomData<fn() -> K>,
+}
+
+impl<K: Key, V, B: Backend> Default for Table<K, V, B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Key, V: Clone, B: Backend> Clone for Table<K, V, B>
+where
+    B::Map<K::Repr, V>: Clone,
+{
+    fn clone(&self) -> Self {
+        Table {
+            map: self.map.clone(),
+            dicts: self.dicts.clone(),
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: Key, V: fmt::Debug, B: Backend> fmt::Debug for Table<K, V, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Key, V, B: Backend> Table<K, V, B> {
+    /// An empty table.
+    pub fn new() -> Self {
+        Table {
+            map: Default::default(),
+            dicts: Default::default(),
+            _key: PhantomData,
+        }
+    }
+
+    /// The value of `key`, if present. Never allocates for fixed-width keys.
+    #[inline]
+    pub fn get(&self, key: K::Ref<'_>) -> Option<&V> {
+        let repr = K::find(key, &self.dicts)?;
+        B::get(&self.map, &repr)
+    }
+
+    /// The encoded (inline) form of `key`, or `None` if a dictionary component
+    /// is unknown (then no entry has this key).
+    ///
+    /// Operators that look the same key up in a hot loop can encode it once
+    /// and use [`get_encoded`](Self::get_encoded), skipping dictionary lookups.
+    #[inline]
+    pub fn encode_key(&self, key: K::Ref<'_>) -> Option<K::Repr> {
+        K::find(key, &self.dicts)
+    }
+
+    /// The value of an encoded key from [`encode_key`](Self::encode_key) (of this table).
+    #[inline]
+    pub fn get_encoded(&self, key: &K::Repr) -> Option<&V> {
+        B::get(&self.map, key)
+    }
+
+    /// A mutable reference to the value of `key`, if present.
+    #[inline]
+    pub fn get_mut(&mut self, key: K::Ref<'_>) -> Option<&mut V> {
+        let repr = K::find(key, &self.dicts)?;
+        B::get_mut(&mut self.map, &repr)
+    }
+
+    /// `true` if `key` is present.
+    #[inline]
+    pub fn contains(&self, key: K::Ref<'_>) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Inserts or replaces the value of `key`, returning the previous one.
+    ///
+    /// Fails only if a dictionary component is full
+    /// ([`StateError::CapacityExceeded`]).
+    #[inline]
+    pub fn put(&mut self, key: K::Ref<'_>, value: V) -> Result<Option<V>> {
+        let repr = K::intern(key, &mut self.dicts)?;
+        Ok(B::insert(&mut self.map, repr, value))
+    }
+
+    /// Removes `key`, returning its value. Removing a missing key returns `None`.
+    ///
+    /// Dictionary codes are never reclaimed (codes stay stable).
+    #[inline]
+    pub fn delete(&mut self, key: K::Ref<'_>) -> Option<V> {
+        let repr = K::find(key, &self.dicts)?;
+        B::remove(&mut self.map, &repr)
+    }
+
+    /// The value of `key`, inserting `make()` first if it is absent: the
+    /// entry-style update of operator code (`*t.upsert(k, || 0)? += 1`).
+    #[inline]
+    pub fn upsert(&mut self, key: K::Ref<'_>, make: impl FnOnce() -> V) -> Result<&mut V> {
+        let repr = K::intern(key, &mut self.dicts)?;
+        Ok(B::get_or_insert_with(&mut self.map, repr, make))
+    }
+
+    /// Applies `f` to the value of `key` (starting from `V::default()` if it
+    /// is absent) and returns what `f` returns.
+    #[inline]
+    pub fn update<R>(&mut self, key: K::Ref<'_>, f: impl FnOnce(&mut V) -> R) -> Result<R>
+    where
+        V: Default,
+    {
+        self.upsert(key, V::default).map(f)
+    }
+
+    /// Number of entries.
+    #[inline]
+    pub fn len(&self) -> usize {
+        B::len(&self.map)
+    }
+
+    /// `true` if the table holds no entry.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Approximate memory of the entries and dictionaries, in bytes: the
+    /// inline size of each key and value plus dictionary contents (heap
+    /// memory owned by values is not counted).
+    pub fn size_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<K::Repr>() + std::mem::size_of::<V>();
+        let mut dicts = 0;
+        self.dicts
+            .each(&mut |d| dicts += d.iter().map(|(_, v)| v.len() + 4).sum::<usize>());
+        self.len() * entry + dicts
+    }
+
+    /// Removes every entry and forgets the dictionaries.
+    pub fn clear(&mut self) {
+        B::clear(&mut self.map);
+        self.dicts = Default::default();
+    }
+
+    /// Every entry, as `(key, &value)`; in key order if the backend is ordered.
+    pub fn iter(&self) -> impl Iterator<Item = (K::Ref<'_>, &V)> + '_ {
+        let dicts = &self.dicts;
+        B::iter(&self.map).filter_map(move |(r, v)| Some((K::resolve(r, dicts)?, v)))
+    }
+
+    /// Keeps only the entries for which `keep` returns `true`.
+    pub fn retain(&mut self, mut keep: impl FnMut(K::Ref<'_>, &mut V) -> bool) {
+        let dicts = &self.dicts;
+        B::retain(&mut self.map, |r, v| match K::resolve(r, dicts) {
+            Some(k) => keep(k, v),
+            None => true,
+        })
+    }
+
+    /// The dictionaries of the key's [`Dict`](crate::state::key::Dict) components.
+    pub fn dictionaries(&self) -> &K::Dicts {
+        &self.dicts
+    }
+}
+
+impl<K: Key, V, B: Ordered> Table<K, V, B> {
+    fn bounds(&self, start: K::Ref<'_>, end: K::Ref<'_>) -> Option<(K::Repr, K::Repr)> {
+        Some((K::find(start, &self.dicts)?, K::find(end, &self.dicts)?))
+    }
+
+    /// Entries with `start <= key < end`, in key order (an empty or reversed
+    /// range yields nothing).
+    ///
+    /// With a [`Dict`](crate::state::key::Dict) component, order within it is
+    /// dictionary code order, and a bound whose value the dictionary does not
+    /// know yields nothing.
+    pub fn range(
+        &self,
+        start: K::Ref<'_>,
+        end: K::Ref<'_>,
+    ) -> impl Iterator<Item = (K::Ref<'_>, &V)> + '_ {
+        let dicts = &self.dicts;
+        self.bounds(start, end)
+            .map(|(lo, hi)| B::range(&self.map, Bound::Included(lo), Bound::Excluded(hi)))
+            .into_iter()
+            .flatten()
+            .filter_map(move |(r, v)| Some((K::resolve(r, dicts)?, v)))
+    }
+
+    /// Removes every entry with `start <= key < end` and returns how many it
+    /// removed: how operators expire state by time.
+    pub fn remove_range(&mut self, start: K::Ref<'_>, end: K::Ref<'_>) -> usize {
+        let Some((lo, hi)) = self.bounds(start, end) else {
+            return 0;
+        };
+        let doomed: Vec<K::Repr> = B::range(&self.map, Bound::Included(lo), Bound::Excluded(hi))
+            .map(|(r, _)| r.clone())
+            .collect();
+        for r in &doomed {
+            B::remove(&mut self.map, r);
+        }
+        doomed.len()
+    }
+}
+
+impl<K: CompositeKey, V, B: Ordered> Table<K, V, B> {
+    /// Entries whose first key component is `first`, in key order.
+    ///
+    /// ```
+    /// # #[cfg(feature = "btree")] {
+    /// use laminar_core::state::key::Dict;
+    /// use laminar_core::state::typed::{BTree, Table};
+    /// let mut t: Table<(Dict<String>, i64), f64, BTree> = Table::new();
+    /// t.put(("eu", 20), 2.0).unwrap();
+    /// t.put(("us", 10), 9.0).unwrap();
+    /// t.put(("eu", 10), 1.0).unwrap();
+    /// let eu: Vec<_> = t.prefix("eu").map(|((_, w), v)| (w, *v)).collect();
+    /// assert_eq!(eu, [(10, 1.0), (20, 2.0)]);
+    /// # }
+    /// ```
+    pub fn prefix(
+        &self,
+        first: <K::First as Key>::Ref<'_>,
+    ) -> impl Iterator<Item = (K::Ref<'_>, &V)> + '_ {
+        let dicts = &self.dicts;
+        <K::First as Key>::find(first, K::first_dicts(dicts))
+            .map(|f| {
+                let lower = K::lower_bound(f.clone());
+                B::range(&self.map, Bound::Included(lower), Bound::Unbounded)
+                    .take_while(move |(r, _)| K::first_of(r) == &f)
+            })
+            .into_iter()
+            .flatten()
+            .filter_map(move |(r, v)| Some((K::resolve(r, dicts)?, v)))
+    }
+}
+
+/// Snapshot layout of one field of a `#[state_store]` struct (all keys start
+/// with the field name and a `0x00` byte, which field names never contain):
+///
+/// - `name 00 00 i`: dictionary `i` of the field's key (rkyv, see
+///   [`DictionaryKeyEncoder::to_bytes`]),
+/// - `name 00 01 <encoded key>`: one entry, value archived with rkyv,
+/// - `name 00 02`: the value of a single-value field.
+pub mod layout {
+    /// Tag of dictionary entries.
+    pub const DICT: u8 = 0;
+    /// Tag of table entries.
+    pub const ENTRY: u8 = 1;
+    /// Tag of single values.
+    pub const SINGLE: u8 = 2;
+
+    /// `name 00 tag`.
+    pub fn header(name: &str, tag: u8) -> Vec<u8> {
+        let mut k = Vec::with_capacity(name.len() + 2 + 16);
+        k.extend_from_slice(name.as_bytes());
+        k.push(0);
+        k.push(tag);
+        k
+    }
+}
+
+impl<K: Key, V: Value, B: Backend> Table<K, V, B> {
+    /// Appends this table's dictionaries and entries to `out` under `name`
+    /// (see [`layout`]).
+    pub fn write_snapshot(&self, name: &str, out: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        let mut failed = None;
+        let mut i = 0u8;
+        self.dicts.each(&mut |d| {
+            let mut key = layout::header(name, layout::DICT);
+            key.push(i);
+            i = i.wrapping_add(1);
+            match d.to_bytes() {
+                Ok(bytes) => out.push((key, bytes.to_vec())),
+                Err(e) => failed = Some(e),
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        out.reserve(self.len());
+        for (r, v) in B::iter(&self.map) {
+            let mut key = layout::header(name, layout::ENTRY);
+            K::encode(r, &mut key);
+            out.push((key, v.to_snapshot_bytes()?));
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a table from the entries of field `name` in `entries` (a
+    /// sorted snapshot's entries). Returns the table and how many entries it
+    /// consumed. Every key, code and value is validated: bad bytes are a
+    /// [`StateError`], never a panic.
+    pub fn read_snapshot(name: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(Self, usize)> {
+        let dict_head = layout::header(name, layout::DICT);
+        let entry_head = layout::header(name, layout::ENTRY);
+        let location = |what: &str| format!("snapshot field `{name}` {what}");
+
+        let mut used = 0usize;
+        let start = entries.partition_point(|(k, _)| k.as_slice() < dict_head.as_slice());
+        let rest = entries.get(start..).unwrap_or_default();
+        let mut dict_entries = rest
+            .iter()
+            .take_while(|(k, _)| k.starts_with(&dict_head))
+            .enumerate();
+        let dicts = K::Dicts::load(&mut || {
+            let (i, (k, v)) = dict_entries
+                .next()
+                .ok_or_else(|| StateError::corruption(location("dictionaries"), "missing"))?;
+            if k.get(dict_head.len()..) != Some(&[i as u8][..]) {
+                return Err(StateError::corruption(
+                    location("dictionaries"),
+                    "out of order",
+                ));
+            }
+            used += 1;
+            DictionaryKeyEncoder::from_bytes(v)
+        })?;
+        if dict_entries.next().is_some() {
+            return Err(StateError::corruption(
+                location("dictionaries"),
+                format!("more than the {} the key needs", K::Dicts::COUNT),
+            ));
+        }
+
+        let mut table = Table {
+            map: Default::default(),
+            dicts,
+            _key: PhantomData,
+        };
+        let start = entries.partition_point(|(k, _)| k.as_slice() < entry_head.as_slice());
+        let rest = entries.get(start..).unwrap_or_default();
+        for (k, v) in rest.iter().take_while(|(k, _)| k.starts_with(&entry_head)) {
+            let mut input = k.get(entry_head.len()..).unwrap_or_default();
+            let repr = K::decode(&mut input)?;
+            if !input.is_empty() {
+                return Err(StateError::corruption(location("key"), "trailing bytes"));
+            }
+            if K::resolve(&repr, &table.dicts).is_none() {
+                return Err(StateError::corruption(
+                    location("key"),
+                    "dictionary code not in the dictionary",
+                ));
+            }
+            let value = V::from_snapshot_bytes(v)?;
+            if B::insert(&mut table.map, repr, value).is_some() {
+                return Err(StateError::corruption(location("key"), "duplicate key"));
+            }
+            used += 1;
+        }
+        Ok((table, used))
+    }
+}
