@@ -158,6 +158,25 @@ impl Arena {
         }
     }
 
+    /// Hints that the mapping is about to be read front to back (aggressive
+    /// readahead when the file is not in the page cache), or, with `false`,
+    /// that access is back to normal. Best effort: errors are ignored.
+    #[cfg(unix)]
+    pub(crate) fn advise_sequential(&self, sequential: bool) {
+        if let Some(map) = &self.map {
+            let advice = if sequential {
+                memmap2::Advice::Sequential
+            } else {
+                memmap2::Advice::Normal
+            };
+            let _ = map.advise(advice);
+        }
+    }
+
+    /// No access hints off Unix.
+    #[cfg(not(unix))]
+    pub(crate) fn advise_sequential(&self, _sequential: bool) {}
+
     /// Writes the mapped bytes `offset..offset + len` to the file and waits
     /// for the device (`msync(MS_SYNC)`). No-op for anonymous arenas.
     pub(crate) fn sync_range(&self, offset: u64, len: u64) -> io::Result<()> {

@@ -457,7 +457,10 @@ impl MmapStateStore {
                 ),
             ));
         }
-        let r = replay(bytes, DATA_START, slot.committed_end, slot.live_count, &at)?;
+        arena.advise_sequential(true);
+        let r = replay(bytes, DATA_START, slot.committed_end, slot.live_count, &at);
+        arena.advise_sequential(false);
+        let r = r?;
         if r.index.len() as u64 != slot.live_count {
             return Err(StateError::corruption(
                 slot_at,
