@@ -214,8 +214,22 @@ fn sizes() -> Vec<u64> {
 }
 
 fn store_benches(c: &mut Criterion) {
+    #[cfg(feature = "mmap")]
+    let dir = tempfile::tempdir().expect("tempdir");
     for keys in sizes() {
         bench_bare_maps(c, keys);
+        #[cfg(feature = "mmap")]
+        {
+            use laminar_core::state::MmapStateStore;
+            bench_backend(c, "MmapStateStore-in_memory", keys, || {
+                MmapStateStore::in_memory(1 << 20)
+            });
+            // Never flushed here: see benches/mmap.rs for flush, reopen and space.
+            let path = dir.path().join(format!("store-bench-{keys}.db"));
+            bench_backend(c, "MmapStateStore-persistent", keys, || {
+                MmapStateStore::persistent(&path, 1 << 20).expect("open")
+            });
+        }
         bench_backend(c, "InMemoryStore", keys, InMemoryStore::new);
         #[cfg(feature = "ahash")]
         bench_backend(

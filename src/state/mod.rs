@@ -41,6 +41,31 @@
 //! store.restore(snapshot);
 //! assert_eq!(store.get(b"user:1").unwrap().as_ref(), b"alice");
 //! ```
+//!
+#![cfg_attr(
+    feature = "mmap",
+    doc = r#"
+## Memory-Mapped Store Example
+
+```rust
+use bytes::Bytes;
+use laminar_core::state::{StateStore, MmapStateStore};
+use std::path::Path;
+
+// In-memory mode (fast, not persistent)
+let mut store = MmapStateStore::in_memory(1024 * 1024);
+store.put(b"key", Bytes::from_static(b"value")).unwrap();
+
+// Persistent mode (survives restarts)
+let mut persistent = MmapStateStore::persistent(
+    Path::new("/tmp/state.db"),
+    1024 * 1024
+).unwrap();
+persistent.put(b"key", Bytes::from_static(b"value")).unwrap();
+persistent.flush().unwrap();
+```
+"#
+)]
 
 mod backend;
 mod error;
@@ -65,6 +90,8 @@ pub use self::store::{
 };
 
 pub use self::backend::in_memory::InMemoryStore;
+#[cfg(feature = "mmap")]
+pub use self::backend::mmap::MmapStateStore;
 
 pub use self::key::{ArchivedDictArchive, DictArchive};
 

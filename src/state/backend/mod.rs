@@ -6,3 +6,6 @@ pub mod in_memory;
 
 #[cfg(feature = "ahash")]
 pub mod ahash;
+
+#[cfg(feature = "mmap")]
+pub mod mmap;
