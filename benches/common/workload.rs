@@ -179,7 +179,9 @@ impl Workload {
     /// `n` lookup indices of absent keys (indices past `keys`).
     pub fn miss_indices(&self, n: usize) -> Vec<u64> {
         let mut rng = Rng::new(self.seed ^ 0x3);
-        (0..n as u64).map(|_| self.keys + rng.below(self.keys.max(1))).collect()
+        (0..n as u64)
+            .map(|_| self.keys + rng.below(self.keys.max(1)))
+            .collect()
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Row {
     pub p99: f64,
     /// 99.9th percentile (latency rows only, else NaN).
     pub p999: f64,
+    /// Secondary figure: entries returned per scan (scan rows), else NaN.
+    pub extra: f64,
     /// Free text (selectivity, batch size, caveats).
     pub note: String,
 }
@@ -46,7 +48,7 @@ pub struct Row {
 impl Row {
     fn to_line(&self) -> String {
         format!(
-            "ROW\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "ROW\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             self.system,
             self.keys,
             self.op,
@@ -54,13 +56,14 @@ impl Row {
             self.median,
             self.p99,
             self.p999,
+            self.extra,
             self.note.replace(['\t', '\n'], " ")
         )
     }
 
     fn from_line(line: &str) -> Option<Row> {
         let f: Vec<&str> = line.strip_prefix("ROW\t")?.split('\t').collect();
-        if f.len() != 8 {
+        if f.len() != 9 {
             return None;
         }
         Some(Row {
@@ -71,7 +74,8 @@ impl Row {
             median: f[4].parse().ok()?,
             p99: f[5].parse().ok()?,
             p999: f[6].parse().ok()?,
-            note: f[7].to_string(),
+            extra: f[7].parse().ok()?,
+            note: f[8].to_string(),
         })
     }
 }
@@ -96,9 +100,21 @@ pub fn systems() -> Vec<(&'static str, &'static str, Side)> {
         ("ours-ahash", "ours AHashMapStore", Side::Ours),
         ("ref-inmemory", "ref InMemoryStore", Side::Reference),
         ("ref-ahash", "ref AHashMapStore", Side::Reference),
-        ("ref-mmap-mem", "ref MmapStateStore in_memory", Side::Reference),
-        ("ref-mmap-file", "ref MmapStateStore persistent", Side::Reference),
-        ("hashbrown", "hashbrown+ahash HashMap<Vec<u8>, Bytes>", Side::Peer),
+        (
+            "ref-mmap-mem",
+            "ref MmapStateStore in_memory",
+            Side::Reference,
+        ),
+        (
+            "ref-mmap-file",
+            "ref MmapStateStore persistent",
+            Side::Reference,
+        ),
+        (
+            "hashbrown",
+            "hashbrown+ahash HashMap<Vec<u8>, Bytes>",
+            Side::Peer,
+        ),
         ("btreemap", "std BTreeMap<Vec<u8>, Bytes>", Side::Peer),
         ("redb", "redb 2", Side::Peer),
         ("heed", "heed 0.22 (LMDB)", Side::Peer),
@@ -198,7 +214,8 @@ struct Args {
     interleave: Option<u64>,
 }
 
-const USAGE: &str = "usage: laminar-peers [--quick | --full] [--only id,id,...] [--keys N,N,...] [--out DIR]
+const USAGE: &str =
+    "usage: laminar-peers [--quick | --full] [--only id,id,...] [--keys N,N,...] [--out DIR]
   --quick      10K and 1M keys, few rounds (default; under five minutes)
   --full       10K, 1M and 10M keys, more rounds
   --only       run only these systems (ids: see --list); the report then covers only them
@@ -217,7 +234,10 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
-        let mut value = |flag: &str| it.next().unwrap_or_else(|| die(&format!("{flag} needs a value")));
+        let mut value = |flag: &str| {
+            it.next()
+                .unwrap_or_else(|| die(&format!("{flag} needs a value")))
+        };
         match a.as_str() {
             "--quick" => args.mode = Mode::Quick,
             "--full" => args.mode = Mode::Full,
@@ -226,7 +246,12 @@ fn parse_args() -> Args {
                 let v = value("--keys");
                 args.keys = Some(
                     v.split(',')
-                        .map(|s| s.trim().replace('_', "").parse().unwrap_or_else(|_| die("bad --keys")))
+                        .map(|s| {
+                            s.trim()
+                                .replace('_', "")
+                                .parse()
+                                .unwrap_or_else(|_| die("bad --keys"))
+                        })
                         .collect(),
                 )
             }
@@ -239,11 +264,17 @@ fn parse_args() -> Args {
             }
             "--worker" => {
                 let id = value("--worker");
-                let keys = value("--worker").parse().unwrap_or_else(|_| die("bad worker keys"));
+                let keys = value("--worker")
+                    .parse()
+                    .unwrap_or_else(|_| die("bad worker keys"));
                 args.worker = Some((id, keys));
             }
             "--interleave" => {
-                args.interleave = Some(value("--interleave").parse().unwrap_or_else(|_| die("bad keys")))
+                args.interleave = Some(
+                    value("--interleave")
+                        .parse()
+                        .unwrap_or_else(|_| die("bad keys")),
+                )
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -284,7 +315,8 @@ fn interleave_worker(keys: u64, mode: Mode) {
         .expect("scratch dir");
     let w = Workload::standard(keys);
     let rounds = mode.interleave_rounds();
-    let [a, b, c] = measure::interleaved::<OursAHash, RefAHash, HashBrown>(&w, dir.path(), rounds, 200_000);
+    let [a, b, c] =
+        measure::interleaved::<OursAHash, RefAHash, HashBrown>(&w, dir.path(), rounds, 200_000);
     for (name, xs) in [
         ("ours AHashMapStore", a),
         ("ref AHashMapStore", b),
@@ -300,7 +332,12 @@ fn interleave_worker(keys: u64, mode: Mode) {
             median: sorted[sorted.len() / 2],
             p99: f64::NAN,
             p999: f64::NAN,
-            note: xs.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(" "),
+            extra: f64::NAN,
+            note: xs
+                .iter()
+                .map(|x| format!("{x:.1}"))
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         println!("{}", row.to_line());
     }
@@ -334,7 +371,10 @@ fn spawn(args: &[String]) -> Result<Vec<Row>, String> {
     if status.success() {
         Ok(rows)
     } else {
-        Err(format!("worker failed ({status}); {} rows kept", rows.len()))
+        Err(format!(
+            "worker failed ({status}); {} rows kept",
+            rows.len()
+        ))
     }
 }
 
@@ -360,8 +400,16 @@ fn main() {
     let mut failures = Vec::new();
     for &keys in &key_counts {
         for (id, name, _) in &selected {
-            eprintln!("[{:>5.0}s] {name} @ {keys} keys", started.elapsed().as_secs_f64());
-            match spawn(&["--worker".into(), id.to_string(), keys.to_string(), mode_flag.clone()]) {
+            eprintln!(
+                "[{:>5.0}s] {name} @ {keys} keys",
+                started.elapsed().as_secs_f64()
+            );
+            match spawn(&[
+                "--worker".into(),
+                id.to_string(),
+                keys.to_string(),
+                mode_flag.clone(),
+            ]) {
                 Ok(r) => rows.extend(r),
                 Err(e) => {
                     eprintln!("    {e}");
@@ -377,7 +425,11 @@ fn main() {
             "[{:>5.0}s] interleaved AHashMapStore vs reference vs hashbrown @ {interleave_keys} keys",
             started.elapsed().as_secs_f64()
         );
-        match spawn(&["--interleave".into(), interleave_keys.to_string(), mode_flag.clone()]) {
+        match spawn(&[
+            "--interleave".into(),
+            interleave_keys.to_string(),
+            mode_flag.clone(),
+        ]) {
             Ok(r) => rows.extend(r),
             Err(e) => failures.push(format!("interleaved: {e}")),
         }

@@ -92,7 +92,12 @@ fn lookup_round<R: Reader>(r: &R, keys: &[[u8; 16]], hit: bool) -> f64 {
 /// Dependent lookups: the index of the next key is computed from the value
 /// just read (`(j + 1) ^ (read - expected)`, always `j + 1` but unknown to the
 /// CPU until the read completes); each lookup is timed on its own.
-fn latency_chain<R: Reader>(r: &R, keys: &[[u8; 16]], expected: &[u64], hit: bool) -> Histogram<u64> {
+fn latency_chain<R: Reader>(
+    r: &R,
+    keys: &[[u8; 16]],
+    expected: &[u64],
+    hit: bool,
+) -> Histogram<u64> {
     let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
     let mut j = 0usize;
     while j < keys.len() {
@@ -120,7 +125,8 @@ pub fn timer_overhead_ns() -> u64 {
         serialize();
         let t = Instant::now();
         serialize();
-        h.record((t.elapsed().as_nanos() as u64).max(1)).expect("record");
+        h.record((t.elapsed().as_nanos() as u64).max(1))
+            .expect("record");
     }
     h.value_at_quantile(0.5)
 }
@@ -134,6 +140,7 @@ fn row(system: &str, w: &Workload, op: &str, dist: Dist, median: f64) -> Row {
         median,
         p99: f64::NAN,
         p999: f64::NAN,
+        extra: f64::NAN,
         note: String::new(),
     }
 }
@@ -183,7 +190,13 @@ pub fn run_system<S: System>(name: &str, w: &Workload, plan: &Plan, dir: &Path) 
     let mut r = row(name, w, "load", Dist::Uniform, load_ns);
     r.note = load_note.unwrap_or("").to_string();
     rows.push(r);
-    let mut r = row(name, w, "memory", Dist::Uniform, (rss1.saturating_sub(rss0)) as f64 / w.keys.max(1) as f64);
+    let mut r = row(
+        name,
+        w,
+        "memory",
+        Dist::Uniform,
+        (rss1.saturating_sub(rss0)) as f64 / w.keys.max(1) as f64,
+    );
     r.note = "RSS delta around the load / entries (bytes)".to_string();
     rows.push(r);
     eprintln!("    loaded in {:.1}s", load_ns * w.keys as f64 / 1e9);
@@ -243,12 +256,13 @@ pub fn run_system<S: System>(name: &str, w: &Workload, plan: &Plan, dir: &Path) 
         }
         let avg = prefixes.iter().map(|p| p.1).sum::<u64>() as f64 / prefixes.len() as f64;
         let mut r = row(name, w, "prefix_scan", Dist::Uniform, median(&mut times));
+        r.extra = avg;
         r.note = format!(
-            "1-byte prefix: {:.0} of {} entries returned on average ({:.3} %), counts checked; {:.1} ns/entry",
+            "{} one-byte prefixes; {:.1} of {} entries returned per scan on average ({:.3} %), every count checked against the workload",
+            prefixes.len(),
             avg,
             w.keys,
             100.0 * avg / w.keys as f64,
-            r.median / avg.max(1.0)
         );
         rows.push(r);
         let mut times = Vec::new();
@@ -262,12 +276,13 @@ pub fn run_system<S: System>(name: &str, w: &Workload, plan: &Plan, dir: &Path) 
         }
         let avg = ranges.iter().map(|p| p.2).sum::<u64>() as f64 / ranges.len() as f64;
         let mut r = row(name, w, "range_scan", Dist::Uniform, median(&mut times));
+        r.extra = avg;
         r.note = format!(
-            "1 % of the key space: {:.0} of {} entries returned on average ({:.3} %), counts checked; {:.1} ns/entry",
+            "{} ranges of 1 % of the key space; {:.1} of {} entries returned per scan on average ({:.3} %), every count checked against the workload",
+            ranges.len(),
             avg,
             w.keys,
             100.0 * avg / w.keys as f64,
-            r.median / avg.max(1.0)
         );
         rows.push(r);
         eprintln!("    scans done");
@@ -313,13 +328,22 @@ pub fn run_system<S: System>(name: &str, w: &Workload, plan: &Plan, dir: &Path) 
         }
         let batch = s.batch_size();
         let mut r = row(name, w, "update", Dist::Uniform, median(&mut upd));
-        r.note = format!("{} writes, {} per transaction where transactional", counts.0, batch);
+        r.note = format!(
+            "{} writes, {} per transaction where transactional",
+            counts.0, batch
+        );
         rows.push(r);
         let mut r = row(name, w, "insert", Dist::Uniform, median(&mut ins));
-        r.note = format!("{} new keys, {} per transaction where transactional", counts.1, batch);
+        r.note = format!(
+            "{} new keys, {} per transaction where transactional",
+            counts.1, batch
+        );
         rows.push(r);
         let mut r = row(name, w, "delete", Dist::Uniform, median(&mut del));
-        r.note = format!("{} present keys, {} per transaction where transactional", counts.2, batch);
+        r.note = format!(
+            "{} present keys, {} per transaction where transactional",
+            counts.2, batch
+        );
         rows.push(r);
         eprintln!("    writes done");
     }
@@ -327,7 +351,10 @@ pub fn run_system<S: System>(name: &str, w: &Workload, plan: &Plan, dir: &Path) 
     // Snapshot create + serialize, restore; flush and reopen.
     if let Some((create, restore, bytes)) = s.snapshot_cycle(dir, w) {
         let mut r = row(name, w, "snapshot", Dist::Uniform, create.as_nanos() as f64);
-        r.note = format!("create + serialize, {bytes} bytes ({:.1} per entry)", bytes as f64 / w.keys.max(1) as f64);
+        r.note = format!(
+            "create + serialize, {bytes} bytes ({:.1} per entry)",
+            bytes as f64 / w.keys.max(1) as f64
+        );
         rows.push(r);
         let mut r = row(name, w, "restore", Dist::Uniform, restore.as_nanos() as f64);
         r.note = "deserialize (validated) + restore into an empty store".to_string();

@@ -2,7 +2,7 @@
 //! number in the output comes from a [`Row`] of this run (or from criterion's
 //! own `estimates.json` files); nothing is typed in by hand.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,14 +52,21 @@ fn machine() -> Vec<String> {
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
+            m.lines().find(|l| l.starts_with("MemTotal")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<u64>().ok())
+            })
         })
         .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)))
         .unwrap_or_else(|| "?".into());
     vec![
-        format!("CPU: {} ({} CPUs, {} threads per core)", field("Model name"), field("CPU(s)"), field("Thread(s) per core")),
+        format!(
+            "CPU: {} ({} CPUs, {} threads per core)",
+            field("Model name"),
+            field("CPU(s)"),
+            field("Thread(s) per core")
+        ),
         format!("Memory: {mem}"),
         format!("Kernel: {}", sh("uname", &["-srm"])),
         format!("rustc: {}", sh("rustc", &["--version"])),
@@ -80,7 +87,13 @@ fn find<'a>(rows: &'a [Row], system: &str, keys: u64, op: &str, dist: &str) -> O
 }
 
 /// Best (lowest) median of the reference's backends for one workload.
-fn ref_best<'a>(ctx: &Context, rows: &'a [Row], keys: u64, op: &str, dist: &str) -> Option<&'a Row> {
+fn ref_best<'a>(
+    ctx: &Context,
+    rows: &'a [Row],
+    keys: u64,
+    op: &str,
+    dist: &str,
+) -> Option<&'a Row> {
     rows.iter()
         .filter(|r| r.keys == keys && r.op == op && r.dist == dist)
         .filter(|r| side_of(ctx, &r.system) == Side::Reference)
@@ -113,9 +126,9 @@ fn fmt_ratio(x: f64) -> String {
 }
 
 fn fmt_keys(k: u64) -> String {
-    if k >= 1_000_000 && k % 1_000_000 == 0 {
+    if k >= 1_000_000 && k.is_multiple_of(1_000_000) {
         format!("{}M", k / 1_000_000)
-    } else if k >= 1_000 && k % 1_000 == 0 {
+    } else if k >= 1_000 && k.is_multiple_of(1_000) {
         format!("{}K", k / 1_000)
     } else {
         k.to_string()
@@ -148,11 +161,15 @@ const SECTIONS: &[(&str, &str, &str, &str)] = &[
 fn table(ctx: &Context, rows: &[Row], op: &str, dist: &str, out: &mut String) {
     let latency = op.ends_with("_latency");
     let memory = op == "memory";
+    let scan = op.ends_with("_scan");
     let keys: Vec<u64> = ctx
         .key_counts
         .iter()
         .copied()
-        .filter(|&k| rows.iter().any(|r| r.keys == k && r.op == op && r.dist == dist))
+        .filter(|&k| {
+            rows.iter()
+                .any(|r| r.keys == k && r.op == op && r.dist == dist)
+        })
         .collect();
     let mut header = String::from("| system |");
     let mut rule = String::from("|---|");
@@ -164,32 +181,55 @@ fn table(ctx: &Context, rows: &[Row], op: &str, dist: &str, out: &mut String) {
             let _ = write!(header, " {} |", fmt_keys(k));
             rule.push_str("---:|");
         }
+        if scan {
+            let _ = write!(header, " {} ns/entry |", fmt_keys(k));
+            rule.push_str("---:|");
+        }
         let _ = write!(header, " {0} vs hashbrown | {0} vs ref best |", fmt_keys(k));
         rule.push_str("---:|---:|");
     }
     let _ = writeln!(out, "{header}\n{rule}");
-    let mut notes = BTreeSet::new();
+    let mut notes: BTreeMap<(u64, String), Vec<&str>> = BTreeMap::new();
+    let mut shown = 0;
     for (_, name, _) in &ctx.systems {
-        if !keys.iter().any(|&k| find(rows, name, k, op, dist).is_some()) {
+        if !keys
+            .iter()
+            .any(|&k| find(rows, name, k, op, dist).is_some())
+        {
             continue;
         }
+        shown += 1;
         let mut line = format!("| {name} |");
         for &k in &keys {
             let r = find(rows, name, k, op, dist);
             let m = r.map_or(f64::NAN, |r| r.median);
-            let cell = |x: f64| if memory { if x.is_finite() { format!("{x:.0} B") } else { "–".into() } } else { fmt_ns(x) };
+            let cell = |x: f64| {
+                if memory {
+                    if x.is_finite() {
+                        format!("{x:.0} B")
+                    } else {
+                        "–".into()
+                    }
+                } else {
+                    fmt_ns(x)
+                }
+            };
             if latency {
                 let (p99, p999) = r.map_or((f64::NAN, f64::NAN), |r| (r.p99, r.p999));
                 let _ = write!(line, " {} | {} | {} |", cell(m), cell(p99), cell(p999));
             } else {
                 let _ = write!(line, " {} |", cell(m));
             }
+            if scan {
+                let per = r.map_or(f64::NAN, |r| r.median / r.extra);
+                let _ = write!(line, " {} |", fmt_ns(per));
+            }
             let base = find(rows, BARE_HASH, k, op, dist).map_or(f64::NAN, |r| r.median);
             let best = ref_best(ctx, rows, k, op, dist).map_or(f64::NAN, |r| r.median);
             let _ = write!(line, " {} | {} |", fmt_ratio(m / base), fmt_ratio(m / best));
             if let Some(r) = r {
                 if !r.note.is_empty() && !latency {
-                    notes.insert(format!("{name} @ {}: {}", fmt_keys(k), r.note));
+                    notes.entry((k, r.note.clone())).or_default().push(name);
                 }
             }
         }
@@ -197,8 +237,13 @@ fn table(ctx: &Context, rows: &[Row], op: &str, dist: &str, out: &mut String) {
     }
     if !notes.is_empty() {
         out.push('\n');
-        for n in notes {
-            let _ = writeln!(out, "- {n}");
+        for ((k, note), names) in notes {
+            let who = if names.len() == shown {
+                "every system".to_string()
+            } else {
+                names.join(", ")
+            };
+            let _ = writeln!(out, "- {} keys, {who}: {note}", fmt_keys(k));
         }
     }
     out.push('\n');
@@ -219,7 +264,12 @@ fn targets(ctx: &Context, rows: &[Row], out: &mut String) {
     let _ = writeln!(out, "All at 1M keys, 16-byte keys, 64-byte values, uniform random hits, `get` throughput (median of rounds), unless said otherwise.\n");
 
     // Every backend of ours ahead of the reference's best backend.
-    let ours: Vec<&str> = ctx.systems.iter().filter(|s| s.2 == Side::Ours).map(|s| s.1).collect();
+    let ours: Vec<&str> = ctx
+        .systems
+        .iter()
+        .filter(|s| s.2 == Side::Ours)
+        .map(|s| s.1)
+        .collect();
     for name in &ours {
         let v = get(name);
         let ok = match (v, best) {
@@ -239,7 +289,11 @@ fn targets(ctx: &Context, rows: &[Row], out: &mut String) {
 
     // Typed hash path within 1.25x of the bare hash map.
     let bare = get(BARE_HASH);
-    let typed: Vec<&str> = ours.iter().copied().filter(|n| n.contains("typed") && n.contains("AHash")).collect();
+    let typed: Vec<&str> = ours
+        .iter()
+        .copied()
+        .filter(|n| n.contains("typed") && n.contains("AHash"))
+        .collect();
     if typed.is_empty() {
         let _ = writeln!(out, "- **NOT MEASURED**: typed hash path within 1.25x of the bare hash map (the typed tables are not in this build yet).");
     }
@@ -258,7 +312,10 @@ fn targets(ctx: &Context, rows: &[Row], out: &mut String) {
 
     // Persistent mmap ahead of heed.
     let heed = ctx.systems.iter().find(|s| s.0 == "heed").map(|s| s.1);
-    let mmap = ours.iter().copied().find(|n| n.contains("Mmap") && n.contains("persistent"));
+    let mmap = ours
+        .iter()
+        .copied()
+        .find(|n| n.contains("Mmap") && n.contains("persistent"));
     match (mmap, heed) {
         (Some(m), Some(h)) => {
             let (v, hv) = (get(m), get(h));
@@ -279,7 +336,11 @@ fn targets(ctx: &Context, rows: &[Row], out: &mut String) {
 
     // Issue 2: interleaved rounds.
     let il = |name: &str| find(rows, name, k, "interleaved_get", "uniform");
-    match (il("ours AHashMapStore"), il("ref AHashMapStore"), il(BARE_HASH)) {
+    match (
+        il("ours AHashMapStore"),
+        il("ref AHashMapStore"),
+        il(BARE_HASH),
+    ) {
         (Some(o), Some(r), Some(b)) => {
             let rounds = o.note.split(' ').count();
             let ratio = o.median / r.median;
@@ -328,9 +389,19 @@ fn interleaved_table(rows: &[Row], out: &mut String) {
     }
     let _ = writeln!(out, "### Interleaved `get` rounds (issue 2)\n");
     let _ = writeln!(out, "The three maps are loaded in one process; each round measures every one of them once (200,000 uniform hits each), rotating the order, so drift of the machine hits all alike.\n");
-    let _ = writeln!(out, "| system | keys | median ns/op | every round (ns/op) |\n|---|---:|---:|---|");
+    let _ = writeln!(
+        out,
+        "| system | keys | median ns/op | every round (ns/op) |\n|---|---:|---:|---|"
+    );
     for r in il {
-        let _ = writeln!(out, "| {} | {} | {} | {} |", r.system, fmt_keys(r.keys), fmt_ns(r.median), r.note);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            r.system,
+            fmt_keys(r.keys),
+            fmt_ns(r.median),
+            r.note
+        );
     }
     out.push('\n');
 }
@@ -339,13 +410,17 @@ fn criterion_section(root: &Path, out: &mut String) {
     let base = root.join("target/criterion");
     let mut found = Vec::new();
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
                 walk(&p, found);
             } else if p.file_name().is_some_and(|n| n == "estimates.json")
-                && p.parent().and_then(|d| d.file_name()).is_some_and(|n| n == "new")
+                && p.parent()
+                    .and_then(|d| d.file_name())
+                    .is_some_and(|n| n == "new")
             {
                 found.push(p);
             }
@@ -359,12 +434,23 @@ fn criterion_section(root: &Path, out: &mut String) {
         return;
     }
     let _ = writeln!(out, "Read from `target/criterion/**/new/estimates.json` (written by `cargo bench`; possibly from an earlier run than the tables above).\n");
-    let _ = writeln!(out, "| benchmark | median | mean | 95 % CI of the mean |\n|---|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| benchmark | median | mean | 95 % CI of the mean |\n|---|---:|---:|---:|"
+    );
     for p in found {
-        let Ok(text) = std::fs::read_to_string(&p) else { continue };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
         let est = |k: &str, f: &str| v[k][f].as_f64().unwrap_or(f64::NAN);
-        let ci = |b: &str| v["mean"]["confidence_interval"][b].as_f64().unwrap_or(f64::NAN);
+        let ci = |b: &str| {
+            v["mean"]["confidence_interval"][b]
+                .as_f64()
+                .unwrap_or(f64::NAN)
+        };
         let id = p
             .parent()
             .and_then(Path::parent)
@@ -392,7 +478,11 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
         "Generated by `{}` (benches/peers); every figure below comes from that run. Do not edit by hand: rerun the command.\n",
         ctx.command
     );
-    let _ = writeln!(out, "- Date: {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
+    let _ = writeln!(
+        out,
+        "- Date: {}",
+        sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+    );
     for m in machine() {
         let _ = writeln!(out, "- {m}");
     }
@@ -403,7 +493,11 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
             Mode::Quick => "--quick",
             Mode::Full => "--full",
         },
-        ctx.key_counts.iter().map(|&k| fmt_keys(k)).collect::<Vec<_>>().join(", "),
+        ctx.key_counts
+            .iter()
+            .map(|&k| fmt_keys(k))
+            .collect::<Vec<_>>()
+            .join(", "),
         ctx.elapsed.as_secs_f64()
     );
     let _ = writeln!(out, "- Timing cost inside every latency figure (two `lfence` + two `Instant::now`): {} ns (p50)\n", ctx.timer_overhead_ns);
@@ -430,13 +524,20 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
         let _ = writeln!(out, "### {title}\n\n{unit}.\n");
         table(ctx, rows, op, dist, &mut out);
     }
-    let _ = writeln!(out, "![lookup latency against key count](docs/lookup-latency.svg)\n");
+    let _ = writeln!(
+        out,
+        "![lookup latency against key count](docs/lookup-latency.svg)\n"
+    );
 
     criterion_section(&ctx.root, &mut out);
 
     let notes = ctx.root.join("benches/peers/NOTES.md");
     if let Ok(text) = std::fs::read_to_string(&notes) {
-        let _ = writeln!(out, "## Closing notes\n\n(Included from `benches/peers/NOTES.md`.)\n\n{}", text.trim());
+        let _ = writeln!(
+            out,
+            "## Closing notes\n\n(Included from `benches/peers/NOTES.md`.)\n\n{}",
+            text.trim()
+        );
         out.push('\n');
     }
     out
@@ -454,7 +555,9 @@ pub fn svg(ctx: &Context, rows: &[Row]) -> String {
             .map(|(_, name, _)| {
                 let mut v: Vec<(f64, f64)> = rows
                     .iter()
-                    .filter(|r| r.system == *name && r.op == "get_hit_latency" && r.dist == "uniform")
+                    .filter(|r| {
+                        r.system == *name && r.op == "get_hit_latency" && r.dist == "uniform"
+                    })
                     .map(|r| (r.keys as f64, r.median))
                     .collect();
                 v.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -466,12 +569,23 @@ pub fn svg(ctx: &Context, rows: &[Row]) -> String {
         let (xmin, xmax) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
         let ys = pts.iter().flat_map(|p| p.1.iter().map(|q| q.1));
         let (ymin, ymax) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
-        let (xmin, xmax) = if xmin < xmax { (xmin / 1.5, xmax * 1.5) } else { (1e3, 1e8) };
-        let (ymin, ymax) = if ymin < ymax { ((ymin / 1.5).max(1.0), ymax * 1.5) } else { (1.0, 1e5) };
+        let (xmin, xmax) = if xmin < xmax {
+            (xmin / 1.5, xmax * 1.5)
+        } else {
+            (1e3, 1e8)
+        };
+        let (ymin, ymax) = if ymin < ymax {
+            ((ymin / 1.5).max(1.0), ymax * 1.5)
+        } else {
+            (1.0, 1e5)
+        };
         let root = SVGBackend::with_string(&mut buf, (960, 600)).into_drawing_area();
         let _ = root.fill(&WHITE);
         let chart = ChartBuilder::on(&root)
-            .caption("Point lookup latency (dependent chain, p50, uniform hits)", ("sans-serif", 20))
+            .caption(
+                "Point lookup latency (dependent chain, p50, uniform hits)",
+                ("sans-serif", 20),
+            )
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -485,10 +599,12 @@ pub fn svg(ctx: &Context, rows: &[Row]) -> String {
                 .draw();
             for (i, (name, v)) in pts.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
-                let series = chart.draw_series(LineSeries::new(v.iter().copied(), color.stroke_width(2)));
+                let series =
+                    chart.draw_series(LineSeries::new(v.iter().copied(), color.stroke_width(2)));
                 if let Ok(s) = series {
-                    s.label(*name)
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                    s.label(*name).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
                 }
                 let _ = chart.draw_series(v.iter().map(|&p| Circle::new(p, 3, color.filled())));
             }

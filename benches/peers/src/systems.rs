@@ -58,7 +58,11 @@ pub trait System: Sized {
         let mut ops: Vec<WriteOp<'_>> = Vec::with_capacity(100_000);
         for chunk in pairs.chunks(100_000) {
             ops.clear();
-            ops.extend(chunk.iter().map(|(k, v)| (k.as_slice(), Some(v.as_slice()))));
+            ops.extend(
+                chunk
+                    .iter()
+                    .map(|(k, v)| (k.as_slice(), Some(v.as_slice()))),
+            );
             self.write_batch(&ops);
         }
         None
@@ -68,7 +72,11 @@ pub trait System: Sized {
     /// Snapshot create + serialize, then deserialize + restore into a fresh
     /// store: `(create+serialize, restore, serialized bytes)`. `None` when the
     /// system has no snapshot API.
-    fn snapshot_cycle(&mut self, _dir: &Path, _w: &Workload) -> Option<(Duration, Duration, usize)> {
+    fn snapshot_cycle(
+        &mut self,
+        _dir: &Path,
+        _w: &Workload,
+    ) -> Option<(Duration, Duration, usize)> {
         None
     }
     /// Durable flush, then close and reopen: `(flush, reopen)`. `None` for
@@ -257,7 +265,11 @@ macro_rules! store_system {
 macro_rules! default_load {
     ($self:ident, $pairs:ident) => {{
         for (k, v) in $pairs {
-            $self.0.store.put(k, Bytes::copy_from_slice(v)).expect("put");
+            $self
+                .0
+                .store
+                .put(k, Bytes::copy_from_slice(v))
+                .expect("put");
         }
         None
     }};
@@ -345,7 +357,9 @@ pub struct HashBrown(hashbrown::HashMap<Vec<u8>, Bytes, ahash::RandomState>);
 impl Reader for &hashbrown::HashMap<Vec<u8>, Bytes, ahash::RandomState> {
     #[inline]
     fn get(&self, key: &[u8]) -> Option<u64> {
-        hashbrown::HashMap::get(*self, key).cloned().map(|b| value_index(&b))
+        hashbrown::HashMap::get(*self, key)
+            .cloned()
+            .map(|b| value_index(&b))
     }
     fn prefix_count(&self, _prefix: &[u8]) -> u64 {
         u64::MAX
@@ -469,7 +483,10 @@ pub struct RedbReader(redb::ReadOnlyTable<&'static [u8], &'static [u8]>);
 impl Reader for RedbReader {
     #[inline]
     fn get(&self, key: &[u8]) -> Option<u64> {
-        self.0.get(key).expect("redb get").map(|g| value_index(g.value()))
+        self.0
+            .get(key)
+            .expect("redb get")
+            .map(|g| value_index(g.value()))
     }
     fn prefix_count(&self, prefix: &[u8]) -> u64 {
         let mut n = 0;
@@ -581,7 +598,10 @@ pub struct HeedReader<'a> {
 impl Reader for HeedReader<'_> {
     #[inline]
     fn get(&self, key: &[u8]) -> Option<u64> {
-        self.db.get(&self.txn, key).expect("heed get").map(value_index)
+        self.db
+            .get(&self.txn, key)
+            .expect("heed get")
+            .map(value_index)
     }
     fn prefix_count(&self, prefix: &[u8]) -> u64 {
         let mut n = 0;
@@ -805,7 +825,10 @@ impl Reader for &rocksdb::DB {
     }
     fn prefix_count(&self, prefix: &[u8]) -> u64 {
         let mut n = 0;
-        let it = self.iterator(rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward));
+        let it = self.iterator(rocksdb::IteratorMode::From(
+            prefix,
+            rocksdb::Direction::Forward,
+        ));
         for item in it {
             let (k, v) = item.expect("rocksdb item");
             if !k.starts_with(prefix) {
@@ -818,7 +841,10 @@ impl Reader for &rocksdb::DB {
     }
     fn range_count(&self, start: &[u8], end: &[u8]) -> u64 {
         let mut n = 0;
-        let it = self.iterator(rocksdb::IteratorMode::From(start, rocksdb::Direction::Forward));
+        let it = self.iterator(rocksdb::IteratorMode::From(
+            start,
+            rocksdb::Direction::Forward,
+        ));
         for item in it {
             let (k, v) = item.expect("rocksdb item");
             if &*k >= end {
