@@ -19,3 +19,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod state;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -57,6 +57,8 @@ pub fn key() -> impl Strategy<Value = Vec<u8>> {
 pub fn any_key() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         9 => key(),
+        // Keys crossing 7- and 8-byte boundaries that share long prefixes.
+        3 => proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(0x00u8)], 5..18),
         1 => (key(), 20usize..40).prop_map(|(mut k, n)| { k.resize(n, b'z'); k }),
     ]
 }

@@ -1,0 +1,103 @@
+//! Measures heap bytes per entry of each byte-level backend with a counting
+//! global allocator (not an estimate): 16-byte keys, 64-byte values, loaded in
+//! random order, beside bare `BTreeMap<Vec<u8>, Bytes>` and
+//! `hashbrown::HashMap<Vec<u8>, Bytes>` baselines.
+//!
+//! ```text
+//! cargo run --release --example memory [keys]
+//! ```
+//! The figure includes the 64 bytes of each value and its `Bytes` bookkeeping,
+//! identical for every row, so differences between rows are index overhead.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use bytes::Bytes;
+use laminar_core::state::{InMemoryStore, StateStore};
+
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged and only
+// counts sizes, so it upholds `GlobalAlloc`'s contract exactly as `System` does.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` was allocated by `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn key(i: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&mix(i).to_be_bytes());
+    k[8..].copy_from_slice(&i.to_be_bytes());
+    k
+}
+
+fn measure(name: &str, n: u64, mut insert: impl FnMut(&[u8], Bytes)) {
+    let before = LIVE.load(Ordering::Relaxed);
+    for i in 0..n {
+        // Clone once so every value is in its shared (reference-counted) form,
+        // as it is after the first `get`.
+        let v = Bytes::from(vec![0xA5u8; 64]);
+        let _ = v.clone();
+        insert(&key(i), v);
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    println!(
+        "{name:<40} {:>7.1} bytes/entry",
+        (after - before) as f64 / n as f64
+    );
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    println!("heap bytes per entry at {n} entries (16-byte keys, 64-byte values):");
+    {
+        let mut s = InMemoryStore::new();
+        measure("InMemoryStore", n, |k, v| s.put(k, v).unwrap_or(()));
+    }
+    #[cfg(feature = "ahash")]
+    {
+        let mut s = laminar_core::state::AHashMapStore::new();
+        measure("AHashMapStore", n, |k, v| s.put(k, v).unwrap_or(()));
+    }
+    {
+        let mut m = std::collections::BTreeMap::<Vec<u8>, Bytes>::new();
+        measure("std BTreeMap<Vec<u8>, Bytes>", n, |k, v| {
+            m.insert(k.to_vec(), v);
+        });
+    }
+    {
+        let mut m = hashbrown::HashMap::<Vec<u8>, Bytes>::new();
+        measure("hashbrown HashMap<Vec<u8>, Bytes>", n, |k, v| {
+            m.insert(k.to_vec(), v);
+        });
+    }
+}
