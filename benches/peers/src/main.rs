@@ -115,11 +115,39 @@ pub fn systems() -> Vec<(&'static str, &'static str, Side)> {
             "hashbrown+ahash HashMap<Vec<u8>, Bytes>",
             Side::Peer,
         ),
+        (
+            "hashbrown-fixed",
+            "hashbrown+ahash HashMap<[u8; 16], [u8; 64]>",
+            Side::Peer,
+        ),
         ("btreemap", "std BTreeMap<Vec<u8>, Bytes>", Side::Peer),
         ("redb", "redb 2", Side::Peer),
         ("heed", "heed 0.22 (LMDB)", Side::Peer),
         ("fjall", "fjall 2", Side::Peer),
     ];
+    #[cfg(feature = "typed")]
+    v.extend([
+        (
+            "typed-ahash-bytes16",
+            "ours typed Table<[u8; 16], [u8; 64], AHash>",
+            Side::Ours,
+        ),
+        (
+            "typed-ahash-u128",
+            "ours typed Table<u128, [u8; 64], AHash>",
+            Side::Ours,
+        ),
+        (
+            "typed-btree-bytes16",
+            "ours typed Table<[u8; 16], [u8; 64], BTree>",
+            Side::Ours,
+        ),
+        (
+            "typed-btree-u128",
+            "ours typed Table<u128, [u8; 64], BTree>",
+            Side::Ours,
+        ),
+    ]);
     #[cfg(feature = "rocksdb")]
     v.push(("rocksdb", "RocksDB", Side::Peer));
     v
@@ -127,6 +155,8 @@ pub fn systems() -> Vec<(&'static str, &'static str, Side)> {
 
 /// The bare hash map every ratio is taken against.
 pub const BARE_HASH: &str = "hashbrown+ahash HashMap<Vec<u8>, Bytes>";
+/// The bare fixed-width hash map the typed hash path is held to.
+pub const BARE_FIXED: &str = "hashbrown+ahash HashMap<[u8; 16], [u8; 64]>";
 
 fn run_named(id: &str, name: &str, w: &Workload, plan: &Plan, dir: &Path) -> Vec<Row> {
     use measure::run_system as run;
@@ -138,6 +168,15 @@ fn run_named(id: &str, name: &str, w: &Workload, plan: &Plan, dir: &Path) -> Vec
         "ref-mmap-mem" => run::<RefMmapMem>(name, w, plan, dir),
         "ref-mmap-file" => run::<RefMmapFile>(name, w, plan, dir),
         "hashbrown" => run::<HashBrown>(name, w, plan, dir),
+        "hashbrown-fixed" => run::<HashBrownFixed>(name, w, plan, dir),
+        #[cfg(feature = "typed")]
+        "typed-ahash-bytes16" => run::<TypedAHashBytes16>(name, w, plan, dir),
+        #[cfg(feature = "typed")]
+        "typed-ahash-u128" => run::<TypedAHashU128>(name, w, plan, dir),
+        #[cfg(feature = "typed")]
+        "typed-btree-bytes16" => run::<TypedBTreeBytes16>(name, w, plan, dir),
+        #[cfg(feature = "typed")]
+        "typed-btree-u128" => run::<TypedBTreeU128>(name, w, plan, dir),
         "btreemap" => run::<StdBTree>(name, w, plan, dir),
         "redb" => run::<Redb>(name, w, plan, dir),
         "heed" => run::<Heed>(name, w, plan, dir),

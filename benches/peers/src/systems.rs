@@ -909,3 +909,143 @@ impl System for Rocks {
         Some((flush, reopen))
     }
 }
+
+// ---------------------------------------------------------------------------
+// Fixed-width bare map: the baseline of the typed path.
+// ---------------------------------------------------------------------------
+
+/// `hashbrown::HashMap<[u8; 16], [u8; 64]>` with ahash: keys and values
+/// inline in the table, `get` returns a reference (no clone). The baseline the
+/// typed hash path is held to.
+pub struct HashBrownFixed(hashbrown::HashMap<[u8; 16], [u8; 64], ahash::RandomState>);
+
+#[inline]
+fn fixed<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let n = b.len().min(N);
+    out[..n].copy_from_slice(&b[..n]);
+    out
+}
+
+impl Reader for &hashbrown::HashMap<[u8; 16], [u8; 64], ahash::RandomState> {
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<u64> {
+        hashbrown::HashMap::get(*self, &fixed::<16>(key)).map(|v| value_index(v))
+    }
+    fn prefix_count(&self, _prefix: &[u8]) -> u64 {
+        u64::MAX
+    }
+    fn range_count(&self, _start: &[u8], _end: &[u8]) -> u64 {
+        u64::MAX
+    }
+}
+
+impl System for HashBrownFixed {
+    const SCANS: bool = false;
+    type Reader<'a> = &'a hashbrown::HashMap<[u8; 16], [u8; 64], ahash::RandomState>;
+    fn create(_dir: &Path, _w: &Workload) -> Self {
+        HashBrownFixed(Default::default())
+    }
+    fn reader(&self) -> Self::Reader<'_> {
+        &self.0
+    }
+    fn write_batch(&mut self, ops: &[WriteOp<'_>]) {
+        for &(k, v) in ops {
+            match v {
+                Some(v) => {
+                    self.0.insert(fixed(k), fixed(v));
+                }
+                None => {
+                    self.0.remove(&fixed::<16>(k));
+                }
+            }
+        }
+    }
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Our typed tables (feature `typed` of this crate, on once they are on main).
+// ---------------------------------------------------------------------------
+
+/// Declares a typed-table system: `Table<$key, [u8; 64], $backend>`, the
+/// 16-byte workload key converted to `$key` by `$conv` (inline, no allocation).
+#[cfg(feature = "typed")]
+macro_rules! typed_system {
+    ($name:ident, $key:ty, $backend:ty, $conv:expr) => {
+        /// A typed table (see `typed_system!`).
+        pub struct $name(laminar_core::state::typed::Table<$key, [u8; 64], $backend>);
+
+        impl Reader for &laminar_core::state::typed::Table<$key, [u8; 64], $backend> {
+            #[inline]
+            fn get(&self, key: &[u8]) -> Option<u64> {
+                let conv: fn(&[u8]) -> $key = $conv;
+                laminar_core::state::typed::Table::get(*self, conv(key)).map(|v| value_index(v))
+            }
+            fn prefix_count(&self, _prefix: &[u8]) -> u64 {
+                u64::MAX
+            }
+            fn range_count(&self, _start: &[u8], _end: &[u8]) -> u64 {
+                u64::MAX
+            }
+        }
+
+        impl System for $name {
+            const SCANS: bool = false;
+            type Reader<'a> = &'a laminar_core::state::typed::Table<$key, [u8; 64], $backend>;
+            fn create(_dir: &Path, _w: &Workload) -> Self {
+                $name(laminar_core::state::typed::Table::new())
+            }
+            fn reader(&self) -> Self::Reader<'_> {
+                &self.0
+            }
+            fn write_batch(&mut self, ops: &[WriteOp<'_>]) {
+                let conv: fn(&[u8]) -> $key = $conv;
+                for &(k, v) in ops {
+                    match v {
+                        Some(v) => {
+                            self.0.put(conv(k), fixed(v)).expect("typed put");
+                        }
+                        None => {
+                            self.0.delete(conv(k));
+                        }
+                    }
+                }
+            }
+            fn len(&self) -> u64 {
+                self.0.len() as u64
+            }
+        }
+    };
+}
+
+#[cfg(feature = "typed")]
+typed_system!(
+    TypedAHashBytes16,
+    [u8; 16],
+    laminar_core::state::typed::AHash,
+    |k| fixed(k)
+);
+#[cfg(feature = "typed")]
+typed_system!(
+    TypedAHashU128,
+    u128,
+    laminar_core::state::typed::AHash,
+    |k| { u128::from_be_bytes(fixed(k)) }
+);
+#[cfg(feature = "typed")]
+typed_system!(
+    TypedBTreeBytes16,
+    [u8; 16],
+    laminar_core::state::typed::BTree,
+    |k| fixed(k)
+);
+#[cfg(feature = "typed")]
+typed_system!(
+    TypedBTreeU128,
+    u128,
+    laminar_core::state::typed::BTree,
+    |k| { u128::from_be_bytes(fixed(k)) }
+);
