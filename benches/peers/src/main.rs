@@ -125,6 +125,15 @@ pub fn systems() -> Vec<(&'static str, &'static str, Side)> {
         ("heed", "heed 0.22 (LMDB)", Side::Peer),
         ("fjall", "fjall 2", Side::Peer),
     ];
+    #[cfg(feature = "mmap")]
+    v.extend([
+        ("ours-mmap-mem", "ours MmapStateStore in_memory", Side::Ours),
+        (
+            "ours-mmap-file",
+            "ours MmapStateStore persistent",
+            Side::Ours,
+        ),
+    ]);
     #[cfg(feature = "typed")]
     v.extend([
         (
@@ -169,6 +178,10 @@ fn run_named(id: &str, name: &str, w: &Workload, plan: &Plan, dir: &Path) -> Vec
         "ref-mmap-file" => run::<RefMmapFile>(name, w, plan, dir),
         "hashbrown" => run::<HashBrown>(name, w, plan, dir),
         "hashbrown-fixed" => run::<HashBrownFixed>(name, w, plan, dir),
+        #[cfg(feature = "mmap")]
+        "ours-mmap-mem" => run::<OursMmapMem>(name, w, plan, dir),
+        #[cfg(feature = "mmap")]
+        "ours-mmap-file" => run::<OursMmapFile>(name, w, plan, dir),
         #[cfg(feature = "typed")]
         "typed-ahash-bytes16" => run::<TypedAHashBytes16>(name, w, plan, dir),
         #[cfg(feature = "typed")]

@@ -1049,3 +1049,26 @@ typed_system!(
     laminar_core::state::typed::BTree,
     |k| { u128::from_be_bytes(fixed(k)) }
 );
+
+// ---------------------------------------------------------------------------
+// Our MmapStateStore (feature `mmap` of this crate, on once it is on main).
+// ---------------------------------------------------------------------------
+
+#[cfg(feature = "mmap")]
+store_system!(
+    OursMmapMem,
+    Ours,
+    OursReader,
+    laminar_core::state::MmapStateStore,
+    |_| laminar_core::state::MmapStateStore::in_memory(MMAP_CAPACITY),
+    None
+);
+#[cfg(feature = "mmap")]
+store_system!(
+    OursMmapFile,
+    Ours,
+    OursReader,
+    laminar_core::state::MmapStateStore,
+    |p| laminar_core::state::MmapStateStore::persistent(p, MMAP_CAPACITY).expect("open"),
+    Some(|p| laminar_core::state::MmapStateStore::persistent(p, MMAP_CAPACITY).expect("reopen"))
+);
