@@ -221,6 +221,7 @@ impl Mode {
                 writes: 20_000,
                 scan_rounds: 3,
                 budget: Duration::from_millis(1500),
+                snapshot_runs: 3,
             },
             Mode::Full => Plan {
                 dists: Dist::ALL.to_vec(),
@@ -231,6 +232,7 @@ impl Mode {
                 writes: 100_000,
                 scan_rounds: 5,
                 budget: Duration::from_secs(10),
+                snapshot_runs: 5,
             },
         }
     }
@@ -244,8 +246,8 @@ impl Mode {
 
     fn interleave_rounds(self) -> usize {
         match self {
-            Mode::Quick => 9,
-            Mode::Full => 31,
+            Mode::Quick => 21,
+            Mode::Full => 61,
         }
     }
 
@@ -368,7 +370,7 @@ fn interleave_worker(keys: u64, mode: Mode) {
     let w = Workload::standard(keys);
     let rounds = mode.interleave_rounds();
     let [a, b, c] =
-        measure::interleaved::<OursAHash, RefAHash, HashBrown>(&w, dir.path(), rounds, 200_000);
+        measure::interleaved::<OursAHash, RefAHash, HashBrown>(&w, dir.path(), rounds, 100_000);
     for (name, xs) in [
         ("ours AHashMapStore", a),
         ("ref AHashMapStore", b),

@@ -32,6 +32,8 @@ pub struct Plan {
     pub scan_rounds: usize,
     /// Time budget of one round of a write benchmark.
     pub budget: Duration,
+    /// Snapshot cycles (up to 1M keys; one above).
+    pub snapshot_runs: usize,
 }
 
 /// Resident set size of this process in bytes (`/proc/self/statm`).
@@ -348,16 +350,35 @@ pub fn run_system<S: System>(name: &str, w: &Workload, plan: &Plan, dir: &Path) 
         eprintln!("    writes done");
     }
 
-    // Snapshot create + serialize, restore; flush and reopen.
-    if let Some((create, restore, bytes)) = s.snapshot_cycle(dir, w) {
-        let mut r = row(name, w, "snapshot", Dist::Uniform, create.as_nanos() as f64);
+    // Snapshot create + serialize, restore (median of a few runs); flush and reopen.
+    let runs = if w.keys <= 1_000_000 {
+        plan.snapshot_runs
+    } else {
+        1
+    };
+    let mut cycles: Vec<(Duration, Duration, usize)> = Vec::new();
+    for run in 0..runs.max(1) {
+        match s.snapshot_cycle(&dir.join(format!("snap{run}")), w) {
+            Some(c) => cycles.push(c),
+            None => break,
+        }
+    }
+    if !cycles.is_empty() {
+        let bytes = cycles[0].2;
+        let mut create: Vec<f64> = cycles.iter().map(|c| c.0.as_nanos() as f64).collect();
+        let mut restore: Vec<f64> = cycles.iter().map(|c| c.1.as_nanos() as f64).collect();
+        let mut r = row(name, w, "snapshot", Dist::Uniform, median(&mut create));
         r.note = format!(
-            "create + serialize, {bytes} bytes ({:.1} per entry)",
-            bytes as f64 / w.keys.max(1) as f64
+            "create + serialize, {bytes} bytes ({:.1} per entry); median of {} runs",
+            bytes as f64 / w.keys.max(1) as f64,
+            cycles.len()
         );
         rows.push(r);
-        let mut r = row(name, w, "restore", Dist::Uniform, restore.as_nanos() as f64);
-        r.note = "deserialize (validated) + restore into an empty store".to_string();
+        let mut r = row(name, w, "restore", Dist::Uniform, median(&mut restore));
+        r.note = format!(
+            "deserialize (validated) + restore into an empty store; median of {} runs",
+            cycles.len()
+        );
         rows.push(r);
     }
     if let Some((flush, reopen)) = s.flush_reopen(dir, w) {
