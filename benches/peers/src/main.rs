@@ -226,7 +226,7 @@ impl Mode {
             Mode::Full => Plan {
                 dists: Dist::ALL.to_vec(),
                 rounds: 11,
-                lookups: 1_000_000,
+                lookups: 300_000,
                 chain: 1_000_000,
                 write_rounds: 5,
                 writes: 100_000,
