@@ -358,7 +358,9 @@ pub fn run_system<S: System>(name: &str, w: &Workload, plan: &Plan, dir: &Path) 
     };
     let mut cycles: Vec<(Duration, Duration, usize)> = Vec::new();
     for run in 0..runs.max(1) {
-        match s.snapshot_cycle(&dir.join(format!("snap{run}")), w) {
+        let snap_dir = dir.join(format!("snap{run}"));
+        std::fs::create_dir_all(&snap_dir).expect("snapshot scratch dir");
+        match s.snapshot_cycle(&snap_dir, w) {
             Some(c) => cycles.push(c),
             None => break,
         }
