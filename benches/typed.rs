@@ -20,7 +20,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use laminar_core::state::key::{encode_key, Dict};
-use laminar_core::state::typed::{AHash, BTree, Backend, Table};
+use laminar_core::state::typed::{AHash, BTree, NativeBackend, Table};
 use laminar_core::state::{AHashMapStore, StateStore};
 use workload::{mix, Rng};
 
@@ -64,12 +64,12 @@ fn cycle(order: &[u64]) -> Vec<u64> {
     next
 }
 
-fn typed_table<B: Backend>(
+fn typed_table<B: NativeBackend>(
     regions: &[String],
     order: &[u64],
     next: &[u64],
 ) -> Table<(Dict<String>, u64), u64, B> {
-    let mut t = Table::new();
+    let mut t: Table<(Dict<String>, u64), u64, B> = Table::new();
     for &id in order {
         t.put((region_of(regions, id), id), next[id as usize])
             .expect("dictionary has room");

@@ -87,6 +87,8 @@
 //! ```
 
 mod backend;
+#[cfg(feature = "mmap")]
+mod mmap;
 mod table;
 
 #[cfg(feature = "ahash")]
@@ -98,11 +100,19 @@ pub use backend::BTree;
     all(feature = "btree", not(laminar_default_backend = "ahash"))
 ))]
 pub use backend::DefaultBackend;
-pub use backend::{Backend, Ordered};
+pub use backend::{Backend, NativeBackend, Ordered};
+#[cfg(feature = "mmap")]
+pub use mmap::{Mmap, MmapMap};
 pub use table::{layout, Table, Value};
 
 #[cfg(feature = "btree")]
 static_assertions::assert_eq_size!(BTree, ());
+#[cfg(feature = "mmap")]
+static_assertions::assert_eq_size!(Mmap, ());
+#[cfg(feature = "mmap")]
+static_assertions::assert_impl_all!(
+    Table<(crate::state::key::Dict<String>, u64), u64, Mmap>: Send
+);
 #[cfg(feature = "ahash")]
 static_assertions::assert_eq_size!(AHash, ());
 #[cfg(feature = "ahash")]
