@@ -1,6 +1,6 @@
 use laminar_core::state::state_store;
 
-// No typed `Mmap` marker in this build: a backend that cannot be used here.
+// Built without the `mmap` feature: a backend whose feature is off.
 #[state_store(backend = Mmap)]
 struct State {
     #[state(key = u64)]
