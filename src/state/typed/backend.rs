@@ -9,7 +9,7 @@ use crate::state::key::KeyRepr;
 ///
 /// What every marker offers; the in-memory markers also implement
 /// [`NativeBackend`] (native values, `get` returning `&V`), while
-/// [`Mmap`](super::Mmap) stores archived bytes and has its own accessors
+/// `Mmap` stores archived bytes and has its own accessors
 /// (see [`Table`](super::Table)).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a typed backend available in this build",
@@ -240,7 +240,8 @@ compile_error!(
 /// `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (or `"ahash"`) if
 /// any, otherwise `AHash` if the `ahash` feature is on, otherwise `BTree` if
 /// the `btree` feature is on. Choosing a backend whose feature is off is a
-/// compile error naming the feature.
+/// compile error naming the feature. Never `Mmap` (its accessors have other
+/// types: a struct opts in by naming it).
 #[cfg(all(
     feature = "ahash",
     any(
@@ -256,7 +257,8 @@ pub type DefaultBackend = AHash;
 /// `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (or `"ahash"`) if
 /// any, otherwise `AHash` if the `ahash` feature is on, otherwise `BTree` if
 /// the `btree` feature is on. Choosing a backend whose feature is off is a
-/// compile error naming the feature.
+/// compile error naming the feature. Never `Mmap` (its accessors have other
+/// types: a struct opts in by naming it).
 #[cfg(all(
     feature = "btree",
     not(laminar_default_backend = "ahash"),

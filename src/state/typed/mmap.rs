@@ -85,7 +85,7 @@ impl MmapMap {
     /// Writes a reserved key, keeping the counts of reserved keys right.
     fn put_reserved(&mut self, key: &[u8], value: Vec<u8>) -> Result<()> {
         match self.store.get_ref(key) {
-            Some(old) => self.reserved_bytes -= old.len(),
+            Some(old) => self.reserved_bytes = self.reserved_bytes.saturating_sub(old.len()),
             None => {
                 self.reserved += 1;
                 self.reserved_bytes += key.len();

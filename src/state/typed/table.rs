@@ -82,7 +82,7 @@ impl<K: Key, V: fmt::Debug, B: NativeBackend> fmt::Debug for Table<K, V, B> {
 }
 
 impl<K: Key, V, B: Backend> Table<K, V, B> {
-    /// An empty table (for [`Mmap`](super::Mmap): in an anonymous mapping,
+    /// An empty table (for `Mmap`: in an anonymous mapping,
     /// nothing on disk).
     pub fn new() -> Self {
         Table {
@@ -116,7 +116,7 @@ impl<K: Key, V, B: Backend> Table<K, V, B> {
 
     /// Approximate memory of the entries and dictionaries, in bytes: for the
     /// in-memory backends the inline size of each key and value (heap memory
-    /// owned by values is not counted), for [`Mmap`](super::Mmap) the bytes
+    /// owned by values is not counted), for `Mmap` the bytes
     /// of the live encoded keys and archived values; plus dictionary contents.
     pub fn size_bytes(&self) -> usize {
         let mut dicts = 0;
