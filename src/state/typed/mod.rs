@@ -101,6 +101,36 @@
 //! assert_eq!(restored.watermark, 30);
 //! # }
 //! ```
+//!
+//! With `backend = Mmap` the same struct can live in files: `open(dir)` and
+//! `flush()` (the commit point); values are read back owned or archived.
+//!
+//! ```
+//! # #[cfg(all(feature = "macros", feature = "mmap"))] {
+//! use laminar_core::state::key::Dict;
+//! use laminar_core::state::state_store;
+//!
+//! #[state_store(backend = Mmap)]
+//! struct WindowAgg {
+//!     #[state(key = (Dict<String>, i64))]
+//!     sums: f64,
+//!     watermark: i64,
+//! }
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! {
+//!     let mut agg = WindowAgg::open(dir.path()).unwrap();
+//!     agg.sums_mut().update(("eu-west", 0), |s| *s += 2.5).unwrap();
+//!     agg.watermark = 30;
+//!     agg.flush().unwrap();
+//! } // dropped (a crash would do the same): the flushed state survives
+//! let agg = WindowAgg::open(dir.path()).unwrap();
+//! assert_eq!(agg.sums().get(("eu-west", 0)).unwrap(), Some(2.5));
+//! let archived = agg.sums().get_archived(("eu-west", 0)).unwrap().unwrap();
+//! assert_eq!(archived.to_native(), 2.5); // zero-copy view into the file mapping
+//! assert_eq!(agg.watermark, 30);
+//! # }
+//! ```
 
 mod backend;
 #[cfg(feature = "mmap")]
