@@ -291,3 +291,17 @@ fn assign_keeps_a_persistent_table_on_its_file() {
     assert_eq!(t.len(), 1);
     assert_eq!(t.get(("new", 2)).unwrap(), Some(2));
 }
+
+#[test]
+fn sixteen_byte_aligned_values_read_in_place() {
+    let mut t: Table<(u8, [u8; 3]), u128, Mmap> = Table::new();
+    for i in 0..50u8 {
+        // Keys of odd lengths: the value offsets stay 16-byte aligned anyway.
+        t.put((i, [i; 3]), u128::from(i) << 100).unwrap();
+    }
+    for i in 0..50u8 {
+        let v = t.get_archived((i, [i; 3])).unwrap().unwrap();
+        assert_eq!((v as *const _ as usize) % 16, 0);
+        assert_eq!(v.to_native(), u128::from(i) << 100);
+    }
+}

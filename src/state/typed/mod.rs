@@ -6,7 +6,7 @@
 //! [`Key`](crate::state::key::Key) encoding and values natively (no
 //! serialization on `get`/`put`, only at snapshot time); `Mmap` stores the
 //! keys' order-preserving byte encoding and rkyv-archived values in an
-//! [`MmapStateStore`](crate::state::MmapStateStore):
+//! `MmapStateStore`:
 //!
 //! | marker    | feature | values                      | order     | scans                                                        | persistent |
 //! |-----------|---------|-----------------------------|-----------|--------------------------------------------------------------|------------|
