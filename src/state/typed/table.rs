@@ -50,6 +50,14 @@ where
 ///
 /// Scans ([`range`](Table::range), [`prefix`](Table::prefix),
 /// [`remove_range`](Table::remove_range)) exist only when `B: Ordered`.
+///
+/// The in-memory backends ([`NativeBackend`]) and `Mmap` have separate
+/// inherent methods of the same names (`get`, `put`, `delete`, …; see the
+/// `typed` module docs for how their shapes differ). A call whose backend
+/// type is not known yet is therefore ambiguous (error E0034): a path call
+/// `Table::get(&t, k)`, or `let mut t = Table::new(); t.put(..)` before the
+/// type is fixed. Name the type: `<Table<K, V, B>>::get(&t, k)`, or annotate
+/// the binding (`let mut t: Table<K, V, B> = Table::new();`).
 pub struct Table<K: Key, V, B: Backend> {
     pub(super) map: B::Map<K::Repr, V>,
     pub(super) dicts: K::Dicts,
