@@ -6,7 +6,9 @@
 //! - `typed_get_1M/*`: independent point lookups (throughput), random order,
 //!   for every typed backend marker, a bare `hashbrown::HashMap<u64, u64>`
 //!   keyed by `id`, and the byte-level `AHashMapStore` keyed by the encoded
-//!   `(region, id)` bytes.
+//!   `(region, id)` bytes. The `Mmap` marker (feature `mmap`) is measured
+//!   twice: `get` (validated and deserialized, an owned `u64`) and
+//!   `get_archived` (validated, zero-copy `&Archived<u64>`).
 //! - `typed_chase_*/*`: dependent lookups (latency): each value is the id of
 //!   the next key to look up, following one random cycle through all keys.
 //!   1M keys always; 10M keys when `LAMINAR_BENCH_10M=1` (about 2 GB of RAM).
@@ -20,7 +22,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use laminar_core::state::key::{encode_key, Dict};
-use laminar_core::state::typed::{AHash, BTree, Backend, Table};
+use laminar_core::state::typed::{AHash, BTree, NativeBackend, Table};
 use laminar_core::state::{AHashMapStore, StateStore};
 use workload::{mix, Rng};
 
@@ -64,15 +66,29 @@ fn cycle(order: &[u64]) -> Vec<u64> {
     next
 }
 
-fn typed_table<B: Backend>(
+fn typed_table<B: NativeBackend>(
     regions: &[String],
     order: &[u64],
     next: &[u64],
 ) -> Table<(Dict<String>, u64), u64, B> {
-    let mut t = Table::new();
+    let mut t: Table<(Dict<String>, u64), u64, B> = Table::new();
     for &id in order {
         t.put((region_of(regions, id), id), next[id as usize])
             .expect("dictionary has room");
+    }
+    t
+}
+
+#[cfg(feature = "mmap")]
+fn mmap_table(
+    regions: &[String],
+    order: &[u64],
+    next: &[u64],
+) -> Table<(Dict<String>, u64), u64, laminar_core::state::typed::Mmap> {
+    let mut t: Table<(Dict<String>, u64), u64, laminar_core::state::typed::Mmap> = Table::new();
+    for &id in order {
+        t.put((region_of(regions, id), id), next[id as usize])
+            .expect("in-memory put");
     }
     t
 }
@@ -177,6 +193,29 @@ fn lookups(c: &mut Criterion) {
             })
         });
     }
+    #[cfg(feature = "mmap")]
+    {
+        let t = mmap_table(&regions, &order, &next);
+        g.bench_function("typed_Mmap_owned", |b| {
+            b.iter(|| {
+                keys.iter()
+                    .map(|&k| t.get(black_box(k)).ok().flatten().unwrap_or(0))
+                    .fold(0u64, u64::wrapping_add)
+            })
+        });
+        g.bench_function("typed_Mmap_archived", |b| {
+            b.iter(|| {
+                keys.iter()
+                    .map(|&k| {
+                        t.get_archived(black_box(k))
+                            .ok()
+                            .flatten()
+                            .map_or(0, |v| v.to_native())
+                    })
+                    .fold(0u64, u64::wrapping_add)
+            })
+        });
+    }
     {
         let s = byte_store(&regions, &order, &next);
         let mut buf = Vec::with_capacity(32);
@@ -250,6 +289,23 @@ fn chase_group(c: &mut Criterion, n: u64) {
             b.iter(|| {
                 for _ in 0..steps {
                     id = *t.get((region_of(&regions, id), id)).unwrap_or(&0);
+                }
+                id
+            })
+        });
+    }
+    #[cfg(feature = "mmap")]
+    {
+        let t = mmap_table(&regions, &order, &next);
+        let mut id = order[0];
+        g.bench_function(BenchmarkId::new("typed_Mmap_archived", n), |b| {
+            b.iter(|| {
+                for _ in 0..steps {
+                    id = t
+                        .get_archived((region_of(&regions, id), id))
+                        .ok()
+                        .flatten()
+                        .map_or(0, |v| v.to_native());
                 }
                 id
             })

@@ -105,6 +105,36 @@ fn feature_guards_fire() {
         "feature not named:\n{err}"
     );
 
+    // Same for `Mmap` without the `mmap` feature.
+    let (ok, err) = check(
+        "mmap-off",
+        &["macros", "btree"],
+        "use laminar_core::state::state_store;\n#[state_store(backend = Mmap)]\npub struct S { #[state(key = u64)] pub c: u64 }\n",
+    );
+    assert!(!ok, "Mmap without its feature must not compile");
+    assert!(
+        err.contains("needs the cargo feature `mmap`"),
+        "feature not named:\n{err}"
+    );
+
+    // Only `mmap`: naming it compiles (with `open`/`flush`) ...
+    let (ok, err) = check(
+        "mmap-only",
+        &["macros", "mmap"],
+        "use laminar_core::state::state_store;\n#[state_store(backend = Mmap)]\npub struct S { #[state(key = u64)] pub c: u64 }\npub fn o(p: &std::path::Path) -> laminar_core::state::Result<()> { let mut s = S::open(p)?; s.c_mut().put(1, 2)?; s.flush() }\n",
+    );
+    assert!(
+        ok,
+        "backend = Mmap with the mmap feature must compile:\n{err}"
+    );
+    // ... but it is never the default: a struct naming none is told so.
+    let (ok, err) = check("mmap-no-default", &["macros", "mmap"], STATE);
+    assert!(!ok);
+    assert!(
+        err.contains("`#[state_store(backend = Mmap)]`"),
+        "message missing:\n{err}"
+    );
+
     // No backend at all: a struct that names none is an error naming the features.
     let (ok, err) = check("no-backend", &["macros"], STATE);
     assert!(!ok);

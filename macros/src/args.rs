@@ -9,7 +9,7 @@ use syn::{Ident, Token};
 pub const BACKENDS: &[&str] = &["BTree", "AHash", "Mmap"];
 
 const ACCEPTED: &str =
-    "accepted arguments: `#[state_store]` or `#[state_store(backend = BTree | AHash)]`";
+    "accepted arguments: `#[state_store]` or `#[state_store(backend = BTree | AHash | Mmap)]`";
 
 /// Parsed `#[state_store(...)]` arguments.
 #[derive(Default)]
@@ -89,7 +89,7 @@ pub fn parse(tokens: TokenStream) -> (Args, Option<syn::Error>) {
             _ => push(syn::Error::new_spanned(
                 &value,
                 format!(
-                    "unknown backend `{}`; accepted backends: `BTree` (ordered), `AHash` (hash, no scans)",
+                    "unknown backend `{}`; accepted backends: `BTree` (ordered), `AHash` (hash, no scans), `Mmap` (ordered, memory-mapped, persistent with `open`)",
                     quote::quote!(#value)
                 ),
             )),
@@ -105,16 +105,19 @@ fn unavailable(id: &Ident) -> Option<String> {
     } else if id == "AHash" {
         ("ahash", cfg!(feature = "ahash"))
     } else {
-        return Some(format!(
-            "the `{id}` backend has no typed tables in this version of laminar-core; available: `BTree` (feature `btree`), `AHash` (feature `ahash`)"
-        ));
+        ("mmap", cfg!(feature = "mmap"))
     };
     (!enabled).then(|| {
         format!("backend `{id}` needs the cargo feature `{feature}` of laminar-core, which is off in this build")
     })
 }
 
-/// `true` if some backend exists to be the default.
+/// `true` if `backend` is the memory-mapped one (which gets `open`/`flush`).
+pub fn is_mmap(args: &Args) -> bool {
+    args.backend.as_ref().is_some_and(|b| b == "Mmap")
+}
+
+/// `true` if some backend exists to be the default (`Mmap` never is).
 pub fn has_default() -> bool {
     cfg!(any(feature = "btree", feature = "ahash"))
 }

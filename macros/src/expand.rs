@@ -36,11 +36,11 @@ pub fn state_store(args_tokens: TokenStream, input: TokenStream) -> TokenStream 
     let (args, arg_error) = args::parse(args_tokens);
     errors.extend(arg_error);
     let input = Input::from_item(&item, &mut errors);
-    valid::check(&input, &mut errors);
+    valid::check(&input, args::is_mmap(&args), &mut errors);
     if args.backend.is_none() && !args::has_default() {
         errors.push(syn::Error::new(
             proc_macro2::Span::call_site(),
-            "no typed backend is enabled: enable the cargo feature `btree` or `ahash` of laminar-core",
+            "no default typed backend in this build: enable the cargo feature `btree` or `ahash` of laminar-core, or name one: `#[state_store(backend = Mmap)]` (feature `mmap`)",
         ));
     }
 
@@ -100,6 +100,12 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
     let mut reads = Vec::new();
     let mut binds = Vec::new();
     let mut sizes = Vec::new();
+    // `backend = Mmap`: opening each table file, committing it, assigning on restore.
+    let mmap = args::is_mmap(args);
+    let mut opens = Vec::new();
+    let mut commits = Vec::new();
+    let mut assigns = Vec::new();
+    let mut puts = Vec::new();
 
     for f in &input.fields {
         let ident = f.ident;
@@ -136,6 +142,18 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                     __used += __n;
                 });
                 sizes.push(quote!(+ <#tt>::size_bytes(&self.#ident)));
+                assigns.push(quote!(<#tt>::assign(&mut self.#ident, #local)?;));
+                opens.push(quote! {
+                    let #local = <#tt>::open(#p::MmapValues::table_path(__dir, #label))?;
+                    #p::MmapValues::check_generation(
+                        &__values,
+                        __dir,
+                        #label,
+                        <#tt>::generation(&#local)?,
+                        <#tt>::is_empty(&#local),
+                    )?;
+                });
+                commits.push(quote!(<#tt>::commit(&mut self.#ident, __generation)?;));
             }
             None => {
                 let original = f.original;
@@ -151,11 +169,58 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                     let #local = #p::read_single::<#ty>(#label, __data)?;
                     __used += 1;
                 });
+                assigns.push(quote!(self.#ident = #local;));
+                opens.push(quote! {
+                    let #local = #p::MmapValues::read_single::<#ty>(&__values, #label)?;
+                });
+                puts.push(quote! {
+                    #p::MmapValues::put_single::<#ty>(&mut self.__laminar_values, &self.#ident, #label)?;
+                });
             }
         }
     }
 
     let generics = &item.generics;
+    let mut hidden_init = quote!();
+    let mut mmap_methods = quote!();
+    if mmap {
+        fields.push(quote! {
+            #[doc(hidden)]
+            __laminar_values: #p::MmapValues
+        });
+        hidden_init =
+            quote!(__laminar_values: <#p::MmapValues as #p::core::default::Default>::default(),);
+        mmap_methods = quote! {
+            /// Opens (or creates) the persistent state in directory `path`:
+            /// one file per table field (`<field>.table`) and one for the
+            /// single values (`values.state`), each locked while the state
+            /// lives, all as of the last complete [`flush`](Self::flush).
+            ///
+            /// Fails with `StateError::Corruption` if the files are not from
+            /// the same flush (a crash interrupted one between files).
+            #vis fn open(path: impl #p::core::convert::AsRef<#p::std::path::Path>) -> #p::Result<Self> {
+                let __dir: &#p::std::path::Path = #p::core::convert::AsRef::as_ref(&path);
+                let __values = #p::MmapValues::open(__dir)?;
+                #(#opens)*
+                ::core::result::Result::Ok(Self { #(#binds,)* __laminar_values: __values })
+            }
+
+            /// Makes the state durable: commits every table file, then the
+            /// single values (a no-op for a state from `new()` or
+            /// `from_snapshot`). Each file commits atomically; a crash during
+            /// the flush is detected by the next [`open`](Self::open).
+            #vis fn flush(&mut self) -> #p::Result<()> {
+                let ::core::option::Option::Some(__generation) =
+                    #p::MmapValues::next_generation(&self.__laminar_values)?
+                else {
+                    return ::core::result::Result::Ok(());
+                };
+                #(#commits)*
+                #(#puts)*
+                #p::MmapValues::commit(&mut self.__laminar_values, __generation)
+            }
+        };
+    }
     let body = quote!({ #(#fields,)* });
     let struct_def = quote! {
         #(#struct_attrs)*
@@ -178,7 +243,7 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
         {
             /// An empty state: empty tables, single values at their `Default`.
             #vis fn new() -> Self {
-                Self { #(#inits,)* }
+                Self { #(#inits,)* #hidden_init }
             }
 
             #(#accessors)*
@@ -198,14 +263,21 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                 let mut __used: usize = 0;
                 #(#reads)*
                 #p::check_consumed(__used, __data.len())?;
-                ::core::result::Result::Ok(Self { #(#binds,)* })
+                ::core::result::Result::Ok(Self { #(#binds,)* #hidden_init })
             }
 
-            /// Replaces the whole state with `snapshot`; on error the state is unchanged.
+            /// Replaces the whole state with `snapshot`; a bad snapshot is an
+            /// error that leaves the state unchanged. Persistent `Mmap` state
+            /// stays on its files (durable at the next `flush`); there an I/O
+            /// error part way may leave some tables replaced in RAM, while the
+            /// files keep the last flush.
             #vis fn restore(&mut self, __snapshot: &#p::StateSnapshot) -> #p::Result<()> {
-                *self = Self::from_snapshot(__snapshot)?;
+                let Self { #(#binds,)* .. } = Self::from_snapshot(__snapshot)?;
+                #(#assigns)*
                 ::core::result::Result::Ok(())
             }
+
+            #mmap_methods
 
             /// Approximate memory of all tables, in bytes (see `Table::size_bytes`).
             #vis fn size_bytes(&self) -> usize {

@@ -19,8 +19,10 @@ mod valid;
 ///
 /// Fields marked `#[state(key = K)]` become `Table<K, V, Backend>` (where `V`
 /// is the written field type); other fields stay single values. Optional
-/// argument: `backend = BTree | AHash` (default: `DefaultBackend`, chosen by
-/// cargo features). See `laminar_core::state::typed` for the generated API.
+/// argument: `backend = BTree | AHash | Mmap` (default: `DefaultBackend`,
+/// chosen by cargo features; never `Mmap`). With `backend = Mmap` the struct
+/// also gets `open(dir)` and `flush()`. See `laminar_core::state::typed` for
+/// the generated API.
 #[proc_macro_attribute]
 pub fn state_store(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::state_store(args.into(), input.into()).into()

@@ -7,8 +7,11 @@ use crate::ast::Input;
 /// Whole-struct methods the macro generates; a table field may not take these names.
 pub const STRUCT_METHODS: &[&str] = &["new", "snapshot", "restore", "from_snapshot", "size_bytes"];
 
+/// Whole-struct methods generated for `backend = Mmap` only.
+pub const MMAP_METHODS: &[&str] = &["open", "flush"];
+
 /// Pushes every problem of `input` to `errors`.
-pub fn check(input: &Input, errors: &mut Vec<syn::Error>) {
+pub fn check(input: &Input, mmap: bool, errors: &mut Vec<syn::Error>) {
     let generics = &input.item.generics;
     if !generics.params.is_empty() || generics.where_clause.is_some() {
         errors.push(syn::Error::new_spanned(
@@ -38,10 +41,12 @@ pub fn check(input: &Input, errors: &mut Vec<syn::Error>) {
         }
         let name = f.ident.to_string();
         let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
-        if STRUCT_METHODS.contains(&name.as_str()) {
+        if STRUCT_METHODS.contains(&name.as_str())
+            || (mmap && MMAP_METHODS.contains(&name.as_str()))
+        {
             errors.push(syn::Error::new_spanned(
                 f.ident,
-                format!("field `{name}` collides with the generated method `{name}()`; rename the field (generated: `new`, `snapshot`, `restore`, `from_snapshot`, `size_bytes`, and `<field>()`/`<field>_mut()` per table field)"),
+                format!("field `{name}` collides with the generated method `{name}()`; rename the field (generated: `new`, `snapshot`, `restore`, `from_snapshot`, `size_bytes`, `open` and `flush` with `backend = Mmap`, and `<field>()`/`<field>_mut()` per table field)"),
             ));
         }
         for m in [name.clone(), format!("{name}_mut")] {

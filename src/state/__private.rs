@@ -40,9 +40,142 @@ pub mod backends {
     #[cfg(not(feature = "btree"))]
     #[derive(Debug)]
     pub struct BTree;
-    /// Placeholder: no typed mmap marker in this build.
+    #[cfg(feature = "mmap")]
+    pub use crate::state::typed::Mmap;
+
+    /// Placeholder: the `mmap` feature is off.
+    #[cfg(not(feature = "mmap"))]
     #[derive(Debug)]
     pub struct Mmap;
+}
+
+#[cfg(feature = "mmap")]
+pub use mmap_values::MmapValues;
+
+#[cfg(feature = "mmap")]
+mod mmap_values {
+    use std::path::{Path, PathBuf};
+
+    use bytes::Bytes;
+
+    use super::{single_key, write_single, Result, StateError, Value};
+    use crate::state::{MmapStateStore, StateStore};
+
+    /// Key of the struct's commit generation in the values file (field
+    /// names never start with `0x00`).
+    const GENERATION: &[u8] = b"\0generation";
+
+    /// The single values and commit generation of a `#[state_store(backend =
+    /// Mmap)]` struct: `<dir>/values.state` once opened, nothing (`None`)
+    /// for a struct from `new()` or `from_snapshot`.
+    #[derive(Debug, Default)]
+    pub struct MmapValues {
+        store: Option<MmapStateStore>,
+        generation: Option<u64>,
+    }
+
+    impl MmapValues {
+        /// Creates `dir` if needed and opens (locks) its values file.
+        pub fn open(dir: &Path) -> Result<Self> {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StateError::io(format!("creating {}", dir.display()), e))?;
+            let store = MmapStateStore::persistent(dir.join("values.state"), 1 << 16)?;
+            let generation =
+                match store.get_ref(GENERATION) {
+                    None => None,
+                    Some(b) => Some(<[u8; 8]>::try_from(b).map(u64::from_le_bytes).map_err(
+                        |_| {
+                            StateError::corruption(
+                                dir.join("values.state").display().to_string(),
+                                "commit generation is not 8 bytes",
+                            )
+                        },
+                    )?),
+                };
+            Ok(MmapValues {
+                store: Some(store),
+                generation,
+            })
+        }
+
+        /// The file of table field `field` in `dir`.
+        pub fn table_path(dir: &Path, field: &str) -> PathBuf {
+            dir.join(format!("{field}.table"))
+        }
+
+        /// Fails unless table `field` was committed by the same flush as
+        /// the values file (a table never committed may be empty: a field
+        /// added since).
+        pub fn check_generation(
+            &self,
+            dir: &Path,
+            field: &str,
+            table: Option<u64>,
+            table_is_empty: bool,
+        ) -> Result<()> {
+            if table == self.generation || (table.is_none() && table_is_empty) {
+                return Ok(());
+            }
+            Err(StateError::corruption(
+                Self::table_path(dir, field).display().to_string(),
+                format!(
+                    "committed by flush {table:?} but the struct's last complete flush is {:?}: a flush was interrupted between files; restore from a snapshot",
+                    self.generation
+                ),
+            ))
+        }
+
+        /// Single-value field `name` as last flushed (`Default` if it never was).
+        pub fn read_single<V: Value + Default>(&self, name: &str) -> Result<V> {
+            match self
+                .store
+                .as_ref()
+                .and_then(|s| s.get_ref(&single_key(name)))
+            {
+                None => Ok(V::default()),
+                Some(bytes) => V::from_snapshot_bytes(bytes),
+            }
+        }
+
+        /// The generation the next flush commits with, if persistent.
+        pub fn next_generation(&self) -> Result<Option<u64>> {
+            if self.store.is_none() {
+                return Ok(None);
+            }
+            self.generation
+                .unwrap_or(0)
+                .checked_add(1)
+                .map(Some)
+                .ok_or_else(|| StateError::CapacityExceeded("flush generations exhausted".into()))
+        }
+
+        /// Writes single value `name` (not yet durable).
+        pub fn put_single<V: Value>(&mut self, value: &V, name: &str) -> Result<()> {
+            let Some(store) = &mut self.store else {
+                return Ok(());
+            };
+            let mut out = Vec::with_capacity(1);
+            write_single(value, name, &mut out)?;
+            for (k, v) in out {
+                store.put(&k, Bytes::from(v))?;
+            }
+            Ok(())
+        }
+
+        /// Commits the values file with `generation`: the last step of a flush.
+        pub fn commit(&mut self, generation: u64) -> Result<()> {
+            let Some(store) = &mut self.store else {
+                return Ok(());
+            };
+            store.put(
+                GENERATION,
+                Bytes::copy_from_slice(&generation.to_le_bytes()),
+            )?;
+            store.flush()?;
+            self.generation = Some(generation);
+            Ok(())
+        }
+    }
 }
 
 fn single_key(name: &str) -> Vec<u8> {

@@ -126,7 +126,7 @@ pub trait Key: 'static {
     /// The key a representation stands for, or `None` if a dictionary code is unknown.
     fn resolve<'a>(repr: &'a Self::Repr, dicts: &'a Self::Dicts) -> Option<Self::Ref<'a>>;
     /// Appends the byte encoding of `repr` to `out`.
-    fn encode(repr: &Self::Repr, out: &mut Vec<u8>);
+    fn encode(repr: &Self::Repr, out: &mut impl KeySink);
     /// Reads one encoded representation from the front of `input`, advancing it.
     ///
     /// Fails with [`StateError::Corruption`] on truncated or malformed bytes.
@@ -143,6 +143,99 @@ pub trait CompositeKey: Key {
     fn first_of(repr: &Self::Repr) -> &<Self::First as Key>::Repr;
     /// The dictionaries of the first component.
     fn first_dicts(dicts: &Self::Dicts) -> &<Self::First as Key>::Dicts;
+}
+
+/// Where [`Key::encode`] appends bytes: a `Vec<u8>`, or a [`StackKey`] that
+/// keeps short encodings on the stack.
+pub trait KeySink {
+    /// Appends `bytes`.
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl KeySink for Vec<u8> {
+    #[inline]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes)
+    }
+}
+
+/// Bytes an encoding may take on the stack in a [`StackKey`] before it spills
+/// to the heap.
+pub const STACK_KEY_CAP: usize = 64;
+
+/// An encoded key built on the stack: encodings up to [`STACK_KEY_CAP`]
+/// bytes (every fixed-width key of up to 64 bytes, so every integer, `Dict`
+/// and tuple of them) never allocate; longer ones spill to a `Vec<u8>`.
+///
+/// ```
+/// use laminar_core::state::key::{Key, StackKey};
+/// let mut k = StackKey::new();
+/// <(u32, i8) as Key>::encode(&(7, 0x80), &mut k);
+/// assert_eq!(k.as_slice(), [0, 0, 0, 7, 0x80]);
+/// assert!(!k.spilled());
+/// ```
+#[derive(Clone)]
+pub struct StackKey {
+    inline: [u8; STACK_KEY_CAP],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl Default for StackKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Debug for StackKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Debug::fmt(self.as_slice(), f)
+    }
+}
+
+impl StackKey {
+    /// An empty key.
+    #[inline]
+    pub const fn new() -> Self {
+        StackKey {
+            inline: [0; STACK_KEY_CAP],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    /// The bytes written so far.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            self.inline.get(..self.len).unwrap_or_default()
+        } else {
+            &self.heap
+        }
+    }
+
+    /// `true` if the encoding outgrew the stack buffer and moved to the heap.
+    pub fn spilled(&self) -> bool {
+        !self.heap.is_empty()
+    }
+}
+
+impl KeySink for StackKey {
+    #[inline]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        if self.heap.is_empty() {
+            let end = self.len + bytes.len();
+            if let Some(dst) = self.inline.get_mut(self.len..end) {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+                return;
+            }
+            let mut heap = Vec::with_capacity(end.max(2 * STACK_KEY_CAP));
+            heap.extend_from_slice(self.inline.get(..self.len).unwrap_or_default());
+            self.heap = heap;
+        }
+        self.heap.extend_from_slice(bytes);
+    }
 }
 
 fn truncated() -> StateError {
@@ -171,7 +264,7 @@ macro_rules! key_unsigned {
             #[inline]
             fn resolve<'a>(repr: &'a $t, _: &'a ()) -> Option<$t> { Some(*repr) }
             #[inline]
-            fn encode(repr: &$t, out: &mut Vec<u8>) { out.extend_from_slice(&repr.to_be_bytes()) }
+            fn encode(repr: &$t, out: &mut impl KeySink) { out.extend_from_slice(&repr.to_be_bytes()) }
             #[inline]
             fn decode(input: &mut &[u8]) -> Result<$t> { Ok(<$t>::from_be_bytes(take(input)?)) }
         }
@@ -194,7 +287,7 @@ macro_rules! key_signed {
             #[inline]
             fn resolve<'a>(repr: &'a $u, _: &'a ()) -> Option<$t> { Some((*repr ^ (1 << (<$u>::BITS - 1))) as $t) }
             #[inline]
-            fn encode(repr: &$u, out: &mut Vec<u8>) { out.extend_from_slice(&repr.to_be_bytes()) }
+            fn encode(repr: &$u, out: &mut impl KeySink) { out.extend_from_slice(&repr.to_be_bytes()) }
             #[inline]
             fn decode(input: &mut &[u8]) -> Result<$u> { Ok(<$u>::from_be_bytes(take(input)?)) }
         }
@@ -217,8 +310,8 @@ impl Key for bool {
     fn resolve<'a>(repr: &'a u8, _: &'a ()) -> Option<bool> {
         Some(*repr != 0)
     }
-    fn encode(repr: &u8, out: &mut Vec<u8>) {
-        out.push(*repr)
+    fn encode(repr: &u8, out: &mut impl KeySink) {
+        out.extend_from_slice(&[*repr])
     }
     fn decode(input: &mut &[u8]) -> Result<u8> {
         let [b] = take::<1>(input)?;
@@ -247,7 +340,7 @@ impl Key for char {
     fn resolve<'a>(repr: &'a u32, _: &'a ()) -> Option<char> {
         char::from_u32(*repr)
     }
-    fn encode(repr: &u32, out: &mut Vec<u8>) {
+    fn encode(repr: &u32, out: &mut impl KeySink) {
         out.extend_from_slice(&repr.to_be_bytes())
     }
     fn decode(input: &mut &[u8]) -> Result<u32> {
@@ -273,7 +366,7 @@ impl<const N: usize> Key for [u8; N] {
     fn resolve<'a>(repr: &'a [u8; N], _: &'a ()) -> Option<[u8; N]> {
         Some(*repr)
     }
-    fn encode(repr: &[u8; N], out: &mut Vec<u8>) {
+    fn encode(repr: &[u8; N], out: &mut impl KeySink) {
         out.extend_from_slice(repr)
     }
     fn decode(input: &mut &[u8]) -> Result<[u8; N]> {
@@ -283,14 +376,15 @@ impl<const N: usize> Key for [u8; N] {
 
 /// Escapes `0x00` as `00 FF` and terminates with `00 00`: order-preserving and
 /// prefix-free, so a string component keeps tuple order.
-fn encode_escaped(bytes: &[u8], out: &mut Vec<u8>) {
-    out.reserve(bytes.len() + 2);
-    for &b in bytes {
-        out.push(b);
-        if b == 0 {
-            out.push(0xFF);
-        }
+fn encode_escaped(bytes: &[u8], out: &mut impl KeySink) {
+    let mut rest = bytes;
+    while let Some(zero) = rest.iter().position(|&b| b == 0) {
+        let (head, tail) = rest.split_at(zero);
+        out.extend_from_slice(head);
+        out.extend_from_slice(&[0, 0xFF]);
+        rest = tail.get(1..).unwrap_or_default();
     }
+    out.extend_from_slice(rest);
     out.extend_from_slice(&[0, 0]);
 }
 
@@ -337,7 +431,7 @@ impl Key for String {
     fn resolve<'a>(repr: &'a Box<str>, _: &'a ()) -> Option<&'a str> {
         Some(repr)
     }
-    fn encode(repr: &Box<str>, out: &mut Vec<u8>) {
+    fn encode(repr: &Box<str>, out: &mut impl KeySink) {
         encode_escaped(repr.as_bytes(), out)
     }
     fn decode(input: &mut &[u8]) -> Result<Box<str>> {
@@ -363,7 +457,7 @@ impl Key for Vec<u8> {
     fn resolve<'a>(repr: &'a Box<[u8]>, _: &'a ()) -> Option<&'a [u8]> {
         Some(repr)
     }
-    fn encode(repr: &Box<[u8]>, out: &mut Vec<u8>) {
+    fn encode(repr: &Box<[u8]>, out: &mut impl KeySink) {
         encode_escaped(repr, out)
     }
     fn decode(input: &mut &[u8]) -> Result<Box<[u8]>> {
@@ -433,7 +527,7 @@ impl<T: DictValue> Key for Dict<T> {
         dicts.decode(*repr).and_then(T::from_bytes)
     }
     #[inline]
-    fn encode(repr: &u32, out: &mut Vec<u8>) {
+    fn encode(repr: &u32, out: &mut impl KeySink) {
         out.extend_from_slice(&repr.to_be_bytes())
     }
     #[inline]
@@ -491,7 +585,7 @@ macro_rules! key_tuple {
                 Some(($first::resolve(&repr.$fi, &dicts.$fi)?, $($name::resolve(&repr.$idx, &dicts.$idx)?,)+))
             }
             #[inline]
-            fn encode(repr: &Self::Repr, out: &mut Vec<u8>) {
+            fn encode(repr: &Self::Repr, out: &mut impl KeySink) {
                 $first::encode(&repr.$fi, out);
                 $($name::encode(&repr.$idx, out);)+
             }
@@ -532,7 +626,7 @@ key_tuple!(A 0, B 1, C 2, D 3);
 /// assert!(encode_key::<(String, i32)>(("a\0b", -1), &((), ()), &mut out));
 /// assert_eq!(out, [b'a', 0, 0xFF, b'b', 0, 0, 0x7F, 0xFF, 0xFF, 0xFF]);
 /// ```
-pub fn encode_key<K: Key>(key: K::Ref<'_>, dicts: &K::Dicts, out: &mut Vec<u8>) -> bool {
+pub fn encode_key<K: Key>(key: K::Ref<'_>, dicts: &K::Dicts, out: &mut impl KeySink) -> bool {
     match K::find(key, dicts) {
         Some(repr) => {
             K::encode(&repr, out);

@@ -5,4 +5,7 @@ mod dictionary;
 mod encode;
 
 pub use dictionary::{ArchivedDictArchive, DictArchive, DictionaryKeyEncoder};
-pub use encode::{add_width, encode_key, CompositeKey, Dict, DictValue, Key, KeyDicts, KeyRepr};
+pub use encode::{
+    add_width, encode_key, CompositeKey, Dict, DictValue, Key, KeyDicts, KeyRepr, KeySink,
+    StackKey, STACK_KEY_CAP,
+};

@@ -7,12 +7,14 @@ use crate::state::key::KeyRepr;
 /// A storage strategy for [`Table`](super::Table), selected at compile time by a
 /// zero-sized marker type.
 ///
-/// Every operation is an associated function over [`Backend::Map`], so a
-/// table monomorphizes to direct calls on the underlying map.
+/// What every marker offers; the in-memory markers also implement
+/// [`NativeBackend`] (native values, `get` returning `&V`), while
+/// `Mmap` stores archived bytes and has its own accessors
+/// (see [`Table`](super::Table)).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a typed backend available in this build",
     label = "backend not available",
-    note = "`BTree` needs the cargo feature `btree` and `AHash` the feature `ahash`; `Mmap` (feature `mmap`) has no typed marker yet"
+    note = "`BTree` needs the cargo feature `btree`, `AHash` the feature `ahash` and `Mmap` the feature `mmap`"
 )]
 pub trait Backend: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
     /// The map that holds entries with representation `R` and values `V`.
@@ -22,6 +24,23 @@ pub trait Backend: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
     /// `true` if iteration and scans are in key order.
     const ORDERED: bool;
 
+    /// Number of entries.
+    fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize;
+    /// Removes every entry.
+    fn clear<R: KeyRepr, V>(map: &mut Self::Map<R, V>);
+    /// Approximate bytes taken by the entries (see `Table::size_bytes`).
+    fn entry_bytes<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize {
+        Self::len(map) * (std::mem::size_of::<R>() + std::mem::size_of::<V>())
+    }
+}
+
+/// A backend that keeps values as native Rust values in RAM ([`BTree`],
+/// [`AHash`]): `get` returns `&V`, `upsert` returns `&mut V`, and values are
+/// serialized only for snapshots.
+///
+/// Every operation is an associated function over [`Backend::Map`], so a
+/// table monomorphizes to direct calls on the underlying map.
+pub trait NativeBackend: Backend {
     /// Value of `key`.
     fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V>;
     /// Mutable value of `key`.
@@ -36,10 +55,6 @@ pub trait Backend: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
         key: R,
         make: impl FnOnce() -> V,
     ) -> &mut V;
-    /// Number of entries.
-    fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize;
-    /// Removes every entry.
-    fn clear<R: KeyRepr, V>(map: &mut Self::Map<R, V>);
     /// Every entry (in key order if [`ORDERED`](Backend::ORDERED)).
     fn iter<'m, R: KeyRepr, V: 'm>(
         map: &'m Self::Map<R, V>,
@@ -52,9 +67,9 @@ pub trait Backend: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
 #[diagnostic::on_unimplemented(
     message = "the `{Self}` backend keeps no key order, so it has no range or prefix scans",
     label = "unordered backend",
-    note = "use an ordered backend for this table: `#[state_store(backend = BTree)]`"
+    note = "use an ordered backend for this table: `#[state_store(backend = BTree)]` (or `Mmap`)"
 )]
-pub trait Ordered: Backend {
+pub trait Ordered: NativeBackend {
     /// Entries with keys within the bounds, in key order.
     fn range<'m, R: KeyRepr, V: 'm>(
         map: &'m Self::Map<R, V>,
@@ -76,6 +91,17 @@ impl Backend for BTree {
     const NAME: &'static str = "BTree";
     const ORDERED: bool = true;
 
+    #[inline]
+    fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize {
+        map.len()
+    }
+    fn clear<R: KeyRepr, V>(map: &mut Self::Map<R, V>) {
+        map.clear()
+    }
+}
+
+#[cfg(feature = "btree")]
+impl NativeBackend for BTree {
     #[inline]
     fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V> {
         map.get(key)
@@ -99,13 +125,6 @@ impl Backend for BTree {
         make: impl FnOnce() -> V,
     ) -> &mut V {
         map.entry(key).or_insert_with(make)
-    }
-    #[inline]
-    fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize {
-        map.len()
-    }
-    fn clear<R: KeyRepr, V>(map: &mut Self::Map<R, V>) {
-        map.clear()
     }
     fn iter<'m, R: KeyRepr, V: 'm>(
         map: &'m Self::Map<R, V>,
@@ -158,6 +177,17 @@ impl Backend for AHash {
     const ORDERED: bool = false;
 
     #[inline]
+    fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize {
+        map.len()
+    }
+    fn clear<R: KeyRepr, V>(map: &mut Self::Map<R, V>) {
+        map.clear()
+    }
+}
+
+#[cfg(feature = "ahash")]
+impl NativeBackend for AHash {
+    #[inline]
     fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V> {
         map.get(key)
     }
@@ -180,13 +210,6 @@ impl Backend for AHash {
         make: impl FnOnce() -> V,
     ) -> &mut V {
         map.entry(key).or_insert_with(make)
-    }
-    #[inline]
-    fn len<R: KeyRepr, V>(map: &Self::Map<R, V>) -> usize {
-        map.len()
-    }
-    fn clear<R: KeyRepr, V>(map: &mut Self::Map<R, V>) {
-        map.clear()
     }
     fn iter<'m, R: KeyRepr, V: 'm>(
         map: &'m Self::Map<R, V>,
@@ -217,7 +240,8 @@ compile_error!(
 /// `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (or `"ahash"`) if
 /// any, otherwise `AHash` if the `ahash` feature is on, otherwise `BTree` if
 /// the `btree` feature is on. Choosing a backend whose feature is off is a
-/// compile error naming the feature.
+/// compile error naming the feature. Never `Mmap` (its accessors have other
+/// types: a struct opts in by naming it).
 #[cfg(all(
     feature = "ahash",
     any(
@@ -233,7 +257,8 @@ pub type DefaultBackend = AHash;
 /// `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (or `"ahash"`) if
 /// any, otherwise `AHash` if the `ahash` feature is on, otherwise `BTree` if
 /// the `btree` feature is on. Choosing a backend whose feature is off is a
-/// compile error naming the feature.
+/// compile error naming the feature. Never `Mmap` (its accessors have other
+/// types: a struct opts in by naming it).
 #[cfg(all(
     feature = "btree",
     not(laminar_default_backend = "ahash"),

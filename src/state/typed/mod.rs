@@ -1,19 +1,33 @@
 //! Typed tables, monomorphized over key encoding, value type and backend marker.
 //!
-//! A [`Table<K, V, B>`](Table) stores keys in the inline representation of
-//! their [`Key`](crate::state::key::Key) encoding and values natively (no
-//! serialization on `get`/`put`, only at snapshot time); `B` is a zero-sized
-//! backend marker:
+//! A [`Table<K, V, B>`](Table) is a typed key-value table; `B` is a
+//! zero-sized backend marker. The in-memory markers ([`NativeBackend`]s)
+//! store keys in the inline representation of their
+//! [`Key`](crate::state::key::Key) encoding and values natively (no
+//! serialization on `get`/`put`, only at snapshot time); `Mmap` stores the
+//! keys' order-preserving byte encoding and rkyv-archived values in an
+//! `MmapStateStore`:
 //!
-//! | marker    | feature | order            | scans                                     |
-//! |-----------|---------|------------------|-------------------------------------------|
-//! | [`BTree`] | `btree` | key order        | `range`, `prefix`, `remove_range`         |
-//! | [`AHash`] | `ahash` | none             | none: calling one is a compile error      |
+//! | marker    | feature | values                      | order     | scans                                                        | persistent |
+//! |-----------|---------|-----------------------------|-----------|--------------------------------------------------------------|------------|
+//! | [`BTree`] | `btree` | native: `get` → `Option<&V>` | key order | `range`, `prefix`, `remove_range`                            | no         |
+//! | [`AHash`] | `ahash` | native: `get` → `Option<&V>` | none      | none: calling one is a compile error                         | no         |
+//! | `Mmap`    | `mmap`  | archived: `get` → `Result<Option<V>>`, `get_archived` → `Result<Option<&Archived<V>>>` | key order | `range_for_each`, `prefix_for_each`, `remove_range`, `for_each(_archived)` | `Table::open(path)`, `flush()` |
+//!
+//! The `Mmap` shape differs on purpose: it keeps no native `V` to borrow, and
+//! reading bytes from a mapping (a file, in persistent mode) validates them,
+//! so reads return owned values or validated archived views, and can fail
+//! with a [`StateError`](crate::state::StateError) instead of panicking; it
+//! has `update` but no `upsert` returning `&mut V`, and `put`/`delete` do not
+//! return the old value (that would cost a read). Its scans take closures
+//! (an iterator could not lend a key decoded from the mapping).
 //!
 //! [`DefaultBackend`] is the marker used when a `#[state_store]` struct names
 //! none: `AHash` if the `ahash` feature is on, else `BTree`; override with
 //! `RUSTFLAGS='--cfg laminar_default_backend="btree"'` (a choice whose feature
-//! is off is a `compile_error!` naming the feature).
+//! is off is a `compile_error!` naming the feature). `Mmap` is never the
+//! default, not even with only the `mmap` feature: it changes the accessor
+//! types, so a struct names it explicitly.
 //!
 //! ```
 //! # #[cfg(feature = "ahash")] {
@@ -37,8 +51,8 @@
 //! - a field marked `#[state(key = K)]` with written type `V` becomes a
 //!   `Table<K, V, Backend>` (same name, visibility, docs and other attributes);
 //!   every other field stays a single value of its type;
-//! - `#[state_store(backend = BTree | AHash)]` picks the backend (default:
-//!   [`DefaultBackend`]).
+//! - `#[state_store(backend = BTree | AHash | Mmap)]` picks the backend
+//!   (default: [`DefaultBackend`]).
 //!
 //! Generated inherent methods (with the struct's visibility, or the field's
 //! for accessors):
@@ -51,6 +65,8 @@
 //! | `from_snapshot(&snap)`       | a new state from a snapshot, validating every byte            |
 //! | `restore(&mut self, &snap)`  | replaces the state; unchanged on error                        |
 //! | `size_bytes()`               | approximate memory of all tables                              |
+//! | `open(dir)` (`Mmap` only)    | persistent state in directory `dir`: `<field>.table` per table field, `values.state` for single values; each file locked while open |
+//! | `flush()` (`Mmap` only)      | commits every file (a no-op for a state from `new()`); `open` detects a flush that a crash interrupted between files |
 //!
 //! Keys are passed in borrowed form (`&str` for `String` and `Dict<String>`
 //! components, tuples of them for composite keys). A table field may not be
@@ -85,8 +101,40 @@
 //! assert_eq!(restored.watermark, 30);
 //! # }
 //! ```
+//!
+//! With `backend = Mmap` the same struct can live in files: `open(dir)` and
+//! `flush()` (the commit point); values are read back owned or archived.
+//!
+//! ```
+//! # #[cfg(all(feature = "macros", feature = "mmap"))] {
+//! use laminar_core::state::key::Dict;
+//! use laminar_core::state::state_store;
+//!
+//! #[state_store(backend = Mmap)]
+//! struct WindowAgg {
+//!     #[state(key = (Dict<String>, i64))]
+//!     sums: f64,
+//!     watermark: i64,
+//! }
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! {
+//!     let mut agg = WindowAgg::open(dir.path()).unwrap();
+//!     agg.sums_mut().update(("eu-west", 0), |s| *s += 2.5).unwrap();
+//!     agg.watermark = 30;
+//!     agg.flush().unwrap();
+//! } // dropped (a crash would do the same): the flushed state survives
+//! let agg = WindowAgg::open(dir.path()).unwrap();
+//! assert_eq!(agg.sums().get(("eu-west", 0)).unwrap(), Some(2.5));
+//! let archived = agg.sums().get_archived(("eu-west", 0)).unwrap().unwrap();
+//! assert_eq!(archived.to_native(), 2.5); // zero-copy view into the file mapping
+//! assert_eq!(agg.watermark, 30);
+//! # }
+//! ```
 
 mod backend;
+#[cfg(feature = "mmap")]
+mod mmap;
 mod table;
 
 #[cfg(feature = "ahash")]
@@ -98,11 +146,19 @@ pub use backend::BTree;
     all(feature = "btree", not(laminar_default_backend = "ahash"))
 ))]
 pub use backend::DefaultBackend;
-pub use backend::{Backend, Ordered};
+pub use backend::{Backend, NativeBackend, Ordered};
+#[cfg(feature = "mmap")]
+pub use mmap::{Mmap, MmapMap};
 pub use table::{layout, Table, Value};
 
 #[cfg(feature = "btree")]
 static_assertions::assert_eq_size!(BTree, ());
+#[cfg(feature = "mmap")]
+static_assertions::assert_eq_size!(Mmap, ());
+#[cfg(feature = "mmap")]
+static_assertions::assert_impl_all!(
+    Table<(crate::state::key::Dict<String>, u64), u64, Mmap>: Send
+);
 #[cfg(feature = "ahash")]
 static_assertions::assert_eq_size!(AHash, ());
 #[cfg(feature = "ahash")]

@@ -8,7 +8,7 @@ use std::ops::Bound;
 use rkyv::api::high::HighDeserializer;
 use rkyv::{rancor, Archive, Deserialize};
 
-use super::backend::{Backend, Ordered};
+use super::backend::{Backend, NativeBackend, Ordered};
 use crate::state::error::{Result, StateError};
 use crate::state::key::{CompositeKey, DictionaryKeyEncoder, Key, KeyDicts};
 use crate::state::store::{decode_value, encode_value, CheckArchived, SerializeValue};
@@ -50,10 +50,18 @@ where
 ///
 /// Scans ([`range`](Table::range), [`prefix`](Table::prefix),
 /// [`remove_range`](Table::remove_range)) exist only when `B: Ordered`.
+///
+/// The in-memory backends ([`NativeBackend`]) and `Mmap` have separate
+/// inherent methods of the same names (`get`, `put`, `delete`, …; see the
+/// `typed` module docs for how their shapes differ). A call whose backend
+/// type is not known yet is therefore ambiguous (error E0034): a path call
+/// `Table::get(&t, k)`, or `let mut t = Table::new(); t.put(..)` before the
+/// type is fixed. Name the type: `<Table<K, V, B>>::get(&t, k)`, or annotate
+/// the binding (`let mut t: Table<K, V, B> = Table::new();`).
 pub struct Table<K: Key, V, B: Backend> {
-    map: B::Map<K::Repr, V>,
-    dicts: K::Dicts,
-    _key: PhantomData<fn() -> K>,
+    pub(super) map: B::Map<K::Repr, V>,
+    pub(super) dicts: K::Dicts,
+    pub(super) _key: PhantomData<fn() -> K>,
 }
 
 impl<K: Key, V, B: Backend> Default for Table<K, V, B> {
@@ -75,14 +83,15 @@ where
     }
 }
 
-impl<K: Key, V: fmt::Debug, B: Backend> fmt::Debug for Table<K, V, B> {
+impl<K: Key, V: fmt::Debug, B: NativeBackend> fmt::Debug for Table<K, V, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl<K: Key, V, B: Backend> Table<K, V, B> {
-    /// An empty table.
+    /// An empty table (for `Mmap`: in an anonymous mapping,
+    /// nothing on disk).
     pub fn new() -> Self {
         Table {
             map: Default::default(),
@@ -91,21 +100,51 @@ impl<K: Key, V, B: Backend> Table<K, V, B> {
         }
     }
 
+    /// The encoded (inline) form of `key`, or `None` if a dictionary component
+    /// is unknown (then no entry has this key).
+    ///
+    /// Operators that look the same key up in a hot loop can encode it once
+    /// and use `get_encoded`, skipping dictionary lookups.
+    #[inline]
+    pub fn encode_key(&self, key: K::Ref<'_>) -> Option<K::Repr> {
+        K::find(key, &self.dicts)
+    }
+
+    /// Number of entries.
+    #[inline]
+    pub fn len(&self) -> usize {
+        B::len(&self.map)
+    }
+
+    /// `true` if the table holds no entry.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Approximate memory of the entries and dictionaries, in bytes: for the
+    /// in-memory backends the inline size of each key and value (heap memory
+    /// owned by values is not counted), for `Mmap` the bytes
+    /// of the live encoded keys and archived values; plus dictionary contents.
+    pub fn size_bytes(&self) -> usize {
+        let mut dicts = 0;
+        self.dicts
+            .each(&mut |d| dicts += d.iter().map(|(_, v)| v.len() + 4).sum::<usize>());
+        B::entry_bytes(&self.map) + dicts
+    }
+
+    /// The dictionaries of the key's [`Dict`](crate::state::key::Dict) components.
+    pub fn dictionaries(&self) -> &K::Dicts {
+        &self.dicts
+    }
+}
+
+impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
     /// The value of `key`, if present. Never allocates for fixed-width keys.
     #[inline]
     pub fn get(&self, key: K::Ref<'_>) -> Option<&V> {
         let repr = K::find(key, &self.dicts)?;
         B::get(&self.map, &repr)
-    }
-
-    /// The encoded (inline) form of `key`, or `None` if a dictionary component
-    /// is unknown (then no entry has this key).
-    ///
-    /// Operators that look the same key up in a hot loop can encode it once
-    /// and use [`get_encoded`](Self::get_encoded), skipping dictionary lookups.
-    #[inline]
-    pub fn encode_key(&self, key: K::Ref<'_>) -> Option<K::Repr> {
-        K::find(key, &self.dicts)
     }
 
     /// The value of an encoded key from [`encode_key`](Self::encode_key) (of this table).
@@ -164,29 +203,6 @@ impl<K: Key, V, B: Backend> Table<K, V, B> {
         self.upsert(key, V::default).map(f)
     }
 
-    /// Number of entries.
-    #[inline]
-    pub fn len(&self) -> usize {
-        B::len(&self.map)
-    }
-
-    /// `true` if the table holds no entry.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Approximate memory of the entries and dictionaries, in bytes: the
-    /// inline size of each key and value plus dictionary contents (heap
-    /// memory owned by values is not counted).
-    pub fn size_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<K::Repr>() + std::mem::size_of::<V>();
-        let mut dicts = 0;
-        self.dicts
-            .each(&mut |d| dicts += d.iter().map(|(_, v)| v.len() + 4).sum::<usize>());
-        self.len() * entry + dicts
-    }
-
     /// Removes every entry and forgets the dictionaries.
     pub fn clear(&mut self) {
         B::clear(&mut self.map);
@@ -206,11 +222,6 @@ impl<K: Key, V, B: Backend> Table<K, V, B> {
             Some(k) => keep(k, v),
             None => true,
         })
-    }
-
-    /// The dictionaries of the key's [`Dict`](crate::state::key::Dict) components.
-    pub fn dictionaries(&self) -> &K::Dicts {
-        &self.dicts
     }
 }
 
@@ -311,7 +322,13 @@ pub mod layout {
     }
 }
 
-impl<K: Key, V: Value, B: Backend> Table<K, V, B> {
+impl<K: Key, V: Value, B: NativeBackend> Table<K, V, B> {
+    /// Replaces this table with `other` (used by the generated `restore`).
+    pub fn assign(&mut self, other: Self) -> Result<()> {
+        *self = other;
+        Ok(())
+    }
+
     /// Appends this table's dictionaries and entries to `out` under `name`
     /// (see [`layout`]).
     pub fn write_snapshot(&self, name: &str, out: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
@@ -343,62 +360,80 @@ impl<K: Key, V: Value, B: Backend> Table<K, V, B> {
     /// consumed. Every key, code and value is validated: bad bytes are a
     /// [`StateError`], never a panic.
     pub fn read_snapshot(name: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(Self, usize)> {
-        let dict_head = layout::header(name, layout::DICT);
-        let entry_head = layout::header(name, layout::ENTRY);
-        let location = |what: &str| format!("snapshot field `{name}` {what}");
-
-        let mut used = 0usize;
-        let start = entries.partition_point(|(k, _)| k.as_slice() < dict_head.as_slice());
-        let rest = entries.get(start..).unwrap_or_default();
-        let mut dict_entries = rest
-            .iter()
-            .take_while(|(k, _)| k.starts_with(&dict_head))
-            .enumerate();
-        let dicts = K::Dicts::load(&mut || {
-            let (i, (k, v)) = dict_entries
-                .next()
-                .ok_or_else(|| StateError::corruption(location("dictionaries"), "missing"))?;
-            if k.get(dict_head.len()..) != Some(&[i as u8][..]) {
-                return Err(StateError::corruption(
-                    location("dictionaries"),
-                    "out of order",
-                ));
-            }
-            used += 1;
-            DictionaryKeyEncoder::from_bytes(v)
+        let mut map = B::Map::<K::Repr, V>::default();
+        let (dicts, used) = read_field::<K>(name, entries, |repr, v| {
+            let value = V::from_snapshot_bytes(v)?;
+            Ok(B::insert(&mut map, repr, value).is_none())
         })?;
-        if dict_entries.next().is_some() {
+        Ok((
+            Table {
+                map,
+                dicts,
+                _key: PhantomData,
+            },
+            used,
+        ))
+    }
+}
+
+/// Reads the dictionaries and entries of field `name` from a sorted
+/// snapshot's `entries`, validating every key and code; `insert` stores one
+/// entry and returns `false` if its key was already present. Returns the
+/// dictionaries and how many entries belonged to the field.
+pub(super) fn read_field<K: Key>(
+    name: &str,
+    entries: &[(Vec<u8>, Vec<u8>)],
+    mut insert: impl FnMut(K::Repr, &[u8]) -> Result<bool>,
+) -> Result<(K::Dicts, usize)> {
+    let dict_head = layout::header(name, layout::DICT);
+    let entry_head = layout::header(name, layout::ENTRY);
+    let location = |what: &str| format!("snapshot field `{name}` {what}");
+
+    let mut used = 0usize;
+    let start = entries.partition_point(|(k, _)| k.as_slice() < dict_head.as_slice());
+    let rest = entries.get(start..).unwrap_or_default();
+    let mut dict_entries = rest
+        .iter()
+        .take_while(|(k, _)| k.starts_with(&dict_head))
+        .enumerate();
+    let dicts = K::Dicts::load(&mut || {
+        let (i, (k, v)) = dict_entries
+            .next()
+            .ok_or_else(|| StateError::corruption(location("dictionaries"), "missing"))?;
+        if k.get(dict_head.len()..) != Some(&[i as u8][..]) {
             return Err(StateError::corruption(
                 location("dictionaries"),
-                format!("more than the {} the key needs", K::Dicts::COUNT),
+                "out of order",
             ));
         }
-
-        let mut table = Table {
-            map: Default::default(),
-            dicts,
-            _key: PhantomData,
-        };
-        let start = entries.partition_point(|(k, _)| k.as_slice() < entry_head.as_slice());
-        let rest = entries.get(start..).unwrap_or_default();
-        for (k, v) in rest.iter().take_while(|(k, _)| k.starts_with(&entry_head)) {
-            let mut input = k.get(entry_head.len()..).unwrap_or_default();
-            let repr = K::decode(&mut input)?;
-            if !input.is_empty() {
-                return Err(StateError::corruption(location("key"), "trailing bytes"));
-            }
-            if K::resolve(&repr, &table.dicts).is_none() {
-                return Err(StateError::corruption(
-                    location("key"),
-                    "dictionary code not in the dictionary",
-                ));
-            }
-            let value = V::from_snapshot_bytes(v)?;
-            if B::insert(&mut table.map, repr, value).is_some() {
-                return Err(StateError::corruption(location("key"), "duplicate key"));
-            }
-            used += 1;
-        }
-        Ok((table, used))
+        used += 1;
+        DictionaryKeyEncoder::from_bytes(v)
+    })?;
+    if dict_entries.next().is_some() {
+        return Err(StateError::corruption(
+            location("dictionaries"),
+            format!("more than the {} the key needs", K::Dicts::COUNT),
+        ));
     }
+
+    let start = entries.partition_point(|(k, _)| k.as_slice() < entry_head.as_slice());
+    let rest = entries.get(start..).unwrap_or_default();
+    for (k, v) in rest.iter().take_while(|(k, _)| k.starts_with(&entry_head)) {
+        let mut input = k.get(entry_head.len()..).unwrap_or_default();
+        let repr = K::decode(&mut input)?;
+        if !input.is_empty() {
+            return Err(StateError::corruption(location("key"), "trailing bytes"));
+        }
+        if K::resolve(&repr, &dicts).is_none() {
+            return Err(StateError::corruption(
+                location("key"),
+                "dictionary code not in the dictionary",
+            ));
+        }
+        if !insert(repr, v)? {
+            return Err(StateError::corruption(location("key"), "duplicate key"));
+        }
+        used += 1;
+    }
+    Ok((dicts, used))
 }

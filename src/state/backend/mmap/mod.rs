@@ -743,6 +743,17 @@ impl MmapStateStore {
         self.arena.bytes().get(start..start + loc.val_len as usize)
     }
 
+    /// Live entries with keys `>= start`, in key order, as slices of the
+    /// mapping (no copy): what the typed `Mmap` tables scan with.
+    pub(crate) fn entries_from<'a>(
+        &'a self,
+        start: &[u8],
+    ) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        self.scan_index()
+            .from(start)
+            .filter_map(move |k| Some((k.as_slice(), self.value_of(k.as_slice())?)))
+    }
+
     fn scan_index(&self) -> &ScanIndex {
         self.sorted
             .get_or_init(|| ScanIndex::build(self.index.keys().cloned()))

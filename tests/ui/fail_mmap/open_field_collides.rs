@@ -1,10 +1,11 @@
 use laminar_core::state::state_store;
 
-// No typed `Mmap` marker in this build: a backend that cannot be used here.
+// With `backend = Mmap` the struct gets `open` and `flush`: a table field may
+// not take those names.
 #[state_store(backend = Mmap)]
 struct State {
     #[state(key = u64)]
-    values: u64,
+    open: u64,
 }
 
 fn main() {}

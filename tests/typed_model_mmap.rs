@@ -1,0 +1,248 @@
+//! Model-based property test of `#[state_store(backend = Mmap)]`: the
+//! generated struct and a hand-written `BTreeMap` model go through the same
+//! random operations, including snapshot/restore, in memory (`new()`) and
+//! persistent (`open(dir)`), where `Flush` commits and `Reopen` drops the
+//! state and opens it again: the model then returns to its last flushed copy.
+#![cfg(all(feature = "macros", feature = "mmap"))]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use laminar_core::state::key::Dict;
+use laminar_core::state::{state_store, StateSnapshot};
+use proptest::prelude::*;
+
+#[state_store(backend = Mmap)]
+struct MappedState {
+    #[state(key = (Dict<String>, i64))]
+    sums: i64,
+    #[state(key = (String, u32))]
+    names: Vec<u8>,
+    watermark: i64,
+}
+
+#[derive(Default, Debug, Clone)]
+struct Model {
+    sums: BTreeMap<(String, i64), i64>,
+    names: BTreeMap<(String, u32), Vec<u8>>,
+    watermark: i64,
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    PutSum(String, i64, i64),
+    AddSum(String, i64, i64),
+    DeleteSum(String, i64),
+    PutName(String, u32, Vec<u8>),
+    DeleteName(String, u32),
+    SetWatermark(i64),
+    /// Removes names with `(a, 0) <= key < (b, 0)`.
+    ExpireNames(String, String),
+    SnapshotRestore,
+    Flush,
+    /// Drops the state (without flushing) and opens it again.
+    Reopen,
+}
+
+fn region() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("eu".to_string()),
+        Just("us".to_string()),
+        Just("ap".to_string()),
+        "[a-c\\x00]{0,3}"
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (region(), -3i64..3, any::<i64>()).prop_map(|(r, w, v)| Op::PutSum(r, w, v)),
+        4 => (region(), -3i64..3, -100i64..100).prop_map(|(r, w, v)| Op::AddSum(r, w, v)),
+        2 => (region(), -3i64..3).prop_map(|(r, w)| Op::DeleteSum(r, w)),
+        3 => (region(), 0u32..4, proptest::collection::vec(any::<u8>(), 0..4)).prop_map(|(r, i, v)| Op::PutName(r, i, v)),
+        2 => (region(), 0u32..4).prop_map(|(r, i)| Op::DeleteName(r, i)),
+        1 => any::<i64>().prop_map(Op::SetWatermark),
+        1 => (region(), region()).prop_map(|(a, b)| Op::ExpireNames(a, b)),
+        1 => Just(Op::SnapshotRestore),
+        2 => Just(Op::Flush),
+        2 => Just(Op::Reopen),
+    ]
+}
+
+fn round_trip(snapshot: &StateSnapshot) -> StateSnapshot {
+    let bytes = snapshot.to_bytes().expect("encode snapshot");
+    StateSnapshot::from_bytes(&bytes).expect("decode snapshot")
+}
+
+/// Runs `ops`; `dir` makes the state persistent.
+fn drive(ops: Vec<Op>, dir: Option<&Path>) -> Result<(), TestCaseError> {
+    let open = || match dir {
+        Some(d) => MappedState::open(d).expect("open"),
+        None => MappedState::new(),
+    };
+    let mut s = open();
+    let mut m = Model::default();
+    let mut committed = Model::default();
+    for op in ops {
+        match op {
+            Op::PutSum(r, w, v) => {
+                s.sums_mut().put((&r, w), v).unwrap();
+                m.sums.insert((r, w), v);
+            }
+            Op::AddSum(r, w, v) => {
+                let got = s
+                    .sums_mut()
+                    .update((&r, w), |x| {
+                        *x += v;
+                        *x
+                    })
+                    .unwrap();
+                let e = m.sums.entry((r, w)).or_insert(0);
+                *e += v;
+                prop_assert_eq!(got, *e);
+            }
+            Op::DeleteSum(r, w) => {
+                let removed = s.sums_mut().delete((&r, w)).unwrap();
+                prop_assert_eq!(removed, m.sums.remove(&(r, w)).is_some());
+            }
+            Op::PutName(r, i, v) => {
+                s.names_mut().put((&r, i), v.clone()).unwrap();
+                m.names.insert((r, i), v);
+            }
+            Op::DeleteName(r, i) => {
+                let removed = s.names_mut().delete((&r, i)).unwrap();
+                prop_assert_eq!(removed, m.names.remove(&(r, i)).is_some());
+            }
+            Op::SetWatermark(w) => {
+                s.watermark = w;
+                m.watermark = w;
+            }
+            Op::ExpireNames(a, b) => {
+                let n = s.names_mut().remove_range((&a, 0), (&b, 0)).unwrap();
+                let doomed: Vec<_> = m
+                    .names
+                    .keys()
+                    .filter(|k| {
+                        (a.as_str(), 0) <= (k.0.as_str(), k.1)
+                            && (k.0.as_str(), k.1) < (b.as_str(), 0)
+                    })
+                    .cloned()
+                    .collect();
+                prop_assert_eq!(n, doomed.len());
+                for k in doomed {
+                    m.names.remove(&k);
+                }
+            }
+            Op::SnapshotRestore => {
+                // Restore into the same (possibly persistent) state.
+                let snap = round_trip(&s.snapshot().unwrap());
+                s.restore(&snap).unwrap();
+            }
+            Op::Flush => {
+                s.flush().unwrap();
+                committed = m.clone();
+            }
+            Op::Reopen => {
+                if dir.is_some() {
+                    drop(s);
+                    s = open();
+                    m = committed.clone();
+                }
+            }
+        }
+        // Agreement after every operation.
+        prop_assert_eq!(s.sums().len(), m.sums.len());
+        prop_assert_eq!(s.names().len(), m.names.len());
+        prop_assert_eq!(s.watermark, m.watermark);
+        for ((r, w), v) in &m.sums {
+            prop_assert_eq!(s.sums().get((r, *w)).unwrap(), Some(*v));
+            let archived = s.sums().get_archived((r, *w)).unwrap();
+            prop_assert_eq!(archived.map(|a| a.to_native()), Some(*v));
+        }
+        // Names have no dictionary component: key order is string order.
+        let mut names = Vec::new();
+        s.names()
+            .for_each(|(r, i), v| names.push(((r.to_owned(), i), v)))
+            .unwrap();
+        let model_names: Vec<_> = m.names.clone().into_iter().collect();
+        prop_assert_eq!(names, model_names);
+        let mut sums = Vec::new();
+        s.sums()
+            .for_each(|(r, w), v| sums.push(((r.to_owned(), w), v)))
+            .unwrap();
+        sums.sort();
+        let model_sums: Vec<_> = m.sums.clone().into_iter().collect();
+        prop_assert_eq!(sums, model_sums);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn in_memory_mmap_state_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
+        drive(ops, None)?;
+    }
+}
+
+proptest! {
+    // Every case creates files and syncs them: fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn persistent_mmap_state_matches_model_across_reopen(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        drive(ops, Some(&dir.path().join("state")))?;
+    }
+}
+
+#[test]
+fn interrupted_flush_between_files_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    {
+        let mut s = MappedState::open(&path).unwrap();
+        s.sums_mut().put(("eu", 1), 1).unwrap();
+        s.flush().unwrap();
+    }
+    // Simulate a crash after one table committed the next flush but before
+    // the values file did.
+    {
+        use laminar_core::state::typed::{Mmap, Table};
+        let mut t: Table<(Dict<String>, i64), i64, Mmap> =
+            Table::open(path.join("sums.table")).unwrap();
+        t.put(("eu", 2), 2).unwrap();
+        t.commit(2).unwrap();
+    }
+    assert!(matches!(
+        MappedState::open(&path),
+        Err(laminar_core::state::StateError::Corruption { .. })
+    ));
+}
+
+#[test]
+fn snapshot_restores_into_other_backends() {
+    let mut s = MappedState::new();
+    s.sums_mut().put(("eu", 1), 5).unwrap();
+    s.names_mut().put(("x", 1), vec![9]).unwrap();
+    s.watermark = 4;
+    let snap = s.snapshot().unwrap();
+    let back = MappedState::from_snapshot(&round_trip(&snap)).unwrap();
+    assert_eq!(back.sums().get(("eu", 1)).unwrap(), Some(5));
+    assert_eq!(back.watermark, 4);
+    #[cfg(feature = "btree")]
+    {
+        #[state_store(backend = BTree)]
+        struct OrderedState {
+            #[state(key = (Dict<String>, i64))]
+            sums: i64,
+            #[state(key = (String, u32))]
+            names: Vec<u8>,
+            watermark: i64,
+        }
+        let o = OrderedState::from_snapshot(&snap).unwrap();
+        assert_eq!(o.names().get(("x", 1)), Some(&vec![9]));
+        let again = MappedState::from_snapshot(&o.snapshot().unwrap()).unwrap();
+        assert_eq!(again.names().get(("x", 1)).unwrap(), Some(vec![9]));
+    }
+}
