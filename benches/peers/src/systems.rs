@@ -1000,7 +1000,8 @@ macro_rules! typed_system {
             #[inline]
             fn get(&self, key: &[u8]) -> Option<u64> {
                 let conv: fn(&[u8]) -> $key = $conv;
-                laminar_core::state::typed::Table::get(*self, conv(key)).map(|v| value_index(v))
+                <laminar_core::state::typed::Table<$key, [u8; 64], $backend>>::get(*self, conv(key))
+                    .map(|v| value_index(v))
             }
             fn prefix_count(&self, _prefix: &[u8]) -> u64 {
                 u64::MAX
