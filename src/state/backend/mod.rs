@@ -1,5 +1,6 @@
 //! Byte-level backends implementing [`StateStore`](crate::state::StateStore).
 
+pub(crate) mod bptree;
 pub(crate) mod key_buf;
 
 pub mod in_memory;
