@@ -196,8 +196,48 @@ proptest! {
     }
 }
 
+type SumsTable =
+    laminar_core::state::typed::Table<(Dict<String>, i64), i64, laminar_core::state::typed::Mmap>;
+
+fn sums_of(s: &MappedState) -> Vec<i64> {
+    (0..4)
+        .filter_map(|w| s.sums().get(("eu", w)).unwrap())
+        .collect()
+}
+
 #[test]
-fn interrupted_flush_between_files_is_detected() {
+fn flush_interrupted_before_its_commit_point_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    {
+        let mut s = MappedState::open(&path).unwrap();
+        s.sums_mut().put(("eu", 1), 1).unwrap();
+        s.watermark = 7;
+        s.flush().unwrap();
+    }
+    // A crash after one table committed the next flush (generation 2) but
+    // before the values file did: what step 1 of that flush leaves.
+    {
+        let mut t = SumsTable::open(path.join("sums.table")).unwrap();
+        t.put(("eu", 2), 2).unwrap();
+        t.commit(2).unwrap();
+    }
+    for _ in 0..2 {
+        // Twice: the roll-back is itself durable.
+        let s = MappedState::open(&path).unwrap();
+        assert_eq!(sums_of(&s), vec![1]);
+        assert_eq!(s.watermark, 7);
+    }
+    {
+        let mut s = MappedState::open(&path).unwrap();
+        s.sums_mut().put(("eu", 3), 3).unwrap();
+        s.flush().unwrap();
+    }
+    assert_eq!(sums_of(&MappedState::open(&path).unwrap()), vec![1, 3]);
+}
+
+#[test]
+fn a_table_two_flushes_ahead_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state");
     {
@@ -205,19 +245,88 @@ fn interrupted_flush_between_files_is_detected() {
         s.sums_mut().put(("eu", 1), 1).unwrap();
         s.flush().unwrap();
     }
-    // Simulate a crash after one table committed the next flush but before
-    // the values file did.
     {
-        use laminar_core::state::typed::{Mmap, Table};
-        let mut t: Table<(Dict<String>, i64), i64, Mmap> =
-            Table::open(path.join("sums.table")).unwrap();
+        let mut t = SumsTable::open(path.join("sums.table")).unwrap();
+        t.commit(2).unwrap();
+        t.put(("eu", 2), 2).unwrap();
+        t.commit(3).unwrap();
+    }
+    let Err(err) = MappedState::open(&path) else {
+        panic!("a table two flushes ahead opened");
+    };
+    assert!(matches!(
+        err,
+        laminar_core::state::StateError::Corruption { .. }
+    ));
+    assert!(err.to_string().contains("sums.table"), "{err}");
+}
+
+#[test]
+fn rewritten_table_of_an_uncommitted_flush_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    {
+        let mut s = MappedState::open(&path).unwrap();
+        s.sums_mut().put(("eu", 1), 1).unwrap();
+        s.flush().unwrap();
+    }
+    // Step 1 of a flush after `clear` writes `sums.table.next`; the crash
+    // comes before the commit point.
+    {
+        let mut t = SumsTable::open(path.join("sums.table.next")).unwrap();
         t.put(("eu", 2), 2).unwrap();
         t.commit(2).unwrap();
     }
-    assert!(matches!(
-        MappedState::open(&path),
-        Err(laminar_core::state::StateError::Corruption { .. })
-    ));
+    let s = MappedState::open(&path).unwrap();
+    assert_eq!(sums_of(&s), vec![1]);
+    assert!(!path.join("sums.table.next").exists());
+}
+
+#[test]
+fn rewritten_table_of_a_committed_flush_is_moved_into_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let saved = dir.path().join("sums-after-flush-1");
+    {
+        let mut s = MappedState::open(&path).unwrap();
+        s.sums_mut().put(("eu", 1), 1).unwrap();
+        s.flush().unwrap();
+        std::fs::copy(path.join("sums.table"), &saved).unwrap();
+        s.sums_mut().clear();
+        s.sums_mut().put(("eu", 2), 2).unwrap();
+        s.flush().unwrap();
+    }
+    // A crash after the commit point of flush 2 but before its step 3: the
+    // table file still holds flush 1, `.next` holds flush 2.
+    std::fs::copy(path.join("sums.table"), path.join("sums.table.next")).unwrap();
+    std::fs::copy(&saved, path.join("sums.table")).unwrap();
+    let s = MappedState::open(&path).unwrap();
+    assert_eq!(sums_of(&s), vec![2]);
+    assert!(!path.join("sums.table.next").exists());
+    drop(s);
+    assert_eq!(sums_of(&MappedState::open(&path).unwrap()), vec![2]);
+}
+
+#[test]
+fn flush_after_clear_and_restore_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    {
+        let mut s = MappedState::open(&path).unwrap();
+        for w in 0..4 {
+            s.sums_mut().put(("eu", w), w).unwrap();
+        }
+        s.flush().unwrap();
+        let snap = s.snapshot().unwrap();
+        s.sums_mut().clear();
+        s.flush().unwrap();
+        assert!(sums_of(&MappedState::from_snapshot(&snap).unwrap()).len() == 4);
+        s.restore(&snap).unwrap();
+        s.flush().unwrap();
+    }
+    let s = MappedState::open(&path).unwrap();
+    assert_eq!(sums_of(&s), vec![0, 1, 2, 3]);
+    assert!(!path.join("sums.table.next").exists());
 }
 
 #[test]

@@ -104,6 +104,7 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
     let mmap = args::is_mmap(args);
     let mut opens = Vec::new();
     let mut commits = Vec::new();
+    let mut finishes = Vec::new();
     let mut assigns = Vec::new();
     let mut puts = Vec::new();
 
@@ -144,16 +145,14 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                 sizes.push(quote!(+ <#tt>::size_bytes(&self.#ident)));
                 assigns.push(quote!(<#tt>::assign(&mut self.#ident, #local)?;));
                 opens.push(quote! {
-                    let #local = <#tt>::open(#p::MmapValues::table_path(__dir, #label))?;
-                    #p::MmapValues::check_generation(
-                        &__values,
-                        __dir,
-                        #label,
-                        <#tt>::generation(&#local)?,
-                        <#tt>::is_empty(&#local),
-                    )?;
+                    let #local: #tt = #p::MmapValues::open_table(&__values, #label)?;
                 });
-                commits.push(quote!(<#tt>::commit(&mut self.#ident, __generation)?;));
+                commits.push(quote! {
+                    #p::MmapValues::prepare_table(&self.__laminar_values, &mut self.#ident, #label, __generation)?;
+                });
+                finishes.push(quote! {
+                    #p::MmapValues::finish_table(&self.__laminar_values, &mut self.#ident, #label)?;
+                });
             }
             None => {
                 let original = f.original;
@@ -196,8 +195,12 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
             /// single values (`values.state`), each locked while the state
             /// lives, all as of the last complete [`flush`](Self::flush).
             ///
-            /// Fails with `StateError::Corruption` if the files are not from
-            /// the same flush (a crash interrupted one between files).
+            /// If a crash interrupted a flush, the state is that of the
+            /// last complete flush: table files the interrupted flush
+            /// already committed are rolled back (or, if it got past its
+            /// commit point, brought forward). Fails with
+            /// `StateError::Corruption` only for files that no flush
+            /// protocol step explains (damaged or mixed from elsewhere).
             #vis fn open(path: impl #p::core::convert::AsRef<#p::std::path::Path>) -> #p::Result<Self> {
                 let __dir: &#p::std::path::Path = #p::core::convert::AsRef::as_ref(&path);
                 let __values = #p::MmapValues::open(__dir)?;
@@ -205,19 +208,26 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                 ::core::result::Result::Ok(Self { #(#binds,)* __laminar_values: __values })
             }
 
-            /// Makes the state durable: commits every table file, then the
-            /// single values (a no-op for a state from `new()` or
-            /// `from_snapshot`). Each file commits atomically; a crash during
-            /// the flush is detected by the next [`open`](Self::open).
+            /// Makes the state durable, atomically across its files (a
+            /// no-op for a state from `new()` or `from_snapshot`): after it
+            /// returns, a crash reopens to exactly this state or a later
+            /// flushed one; a crash during it reopens to the previous one.
+            /// Tables commit first, keeping their previous commit; the
+            /// values file's commit is the commit point; then tables are
+            /// compacted if due. If it fails part-way, later flushes fail
+            /// too: reopen the state to recover its last complete flush.
             #vis fn flush(&mut self) -> #p::Result<()> {
                 let ::core::option::Option::Some(__generation) =
-                    #p::MmapValues::next_generation(&self.__laminar_values)?
+                    #p::MmapValues::begin_flush(&mut self.__laminar_values)?
                 else {
                     return ::core::result::Result::Ok(());
                 };
                 #(#commits)*
                 #(#puts)*
-                #p::MmapValues::commit(&mut self.__laminar_values, __generation)
+                #p::MmapValues::commit(&mut self.__laminar_values, __generation)?;
+                #(#finishes)*
+                #p::MmapValues::end_flush(&mut self.__laminar_values);
+                ::core::result::Result::Ok(())
             }
         };
     }

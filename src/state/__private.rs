@@ -58,7 +58,13 @@ mod mmap_values {
 
     use bytes::Bytes;
 
+    use rkyv::api::high::HighDeserializer;
+    use rkyv::{rancor, Archive, Deserialize};
+
     use super::{single_key, write_single, Result, StateError, Value};
+    use crate::state::key::Key;
+    use crate::state::store::{CheckArchived, SerializeValue};
+    use crate::state::typed::{Mmap, Table};
     use crate::state::{MmapStateStore, StateStore};
 
     /// Key of the struct's commit generation in the values file (field
@@ -68,10 +74,34 @@ mod mmap_values {
     /// The single values and commit generation of a `#[state_store(backend =
     /// Mmap)]` struct: `<dir>/values.state` once opened, nothing (`None`)
     /// for a struct from `new()` or `from_snapshot`.
+    ///
+    /// # Flush protocol
+    ///
+    /// A struct's flush must be atomic across its files. Its commit point is
+    /// the commit of the values file, which records the flush's generation:
+    ///
+    /// 1. every table commits its state under the new generation without
+    ///    erasing its previous commit ([`Table::prepare_commit`]: an
+    ///    append-only commit, or after `clear`/`restore` a separate
+    ///    `<field>.table.next` file);
+    /// 2. the values file commits (single values and the generation);
+    /// 3. tables rewrite or compact if due, and `.next` files are renamed
+    ///    into place ([`Table::finish_commit`]).
+    ///
+    /// [`open_table`](Self::open_table) brings every table to the values
+    /// file's generation: a table one generation ahead (the flush stopped
+    /// before step 2) is rolled back to its previous commit, a `.next` file
+    /// of the committed generation (stopped before step 3) is renamed into
+    /// place, and a stale one removed. So a crash at any point reopens to
+    /// the last complete flush.
     #[derive(Debug, Default)]
     pub struct MmapValues {
         store: Option<MmapStateStore>,
         generation: Option<u64>,
+        dir: Option<PathBuf>,
+        /// A flush failed part-way: the files may be at two generations, and
+        /// another flush could overwrite the one to roll back to.
+        poisoned: bool,
     }
 
     impl MmapValues {
@@ -95,34 +125,148 @@ mod mmap_values {
             Ok(MmapValues {
                 store: Some(store),
                 generation,
+                dir: Some(dir.to_path_buf()),
+                poisoned: false,
             })
+        }
+
+        /// Where phase one of a flush writes a rewritten table.
+        fn next_path(dir: &Path, field: &str) -> PathBuf {
+            dir.join(format!("{field}.table.next"))
+        }
+
+        fn corrupt(path: &Path, what: String) -> StateError {
+            StateError::corruption(path.display().to_string(), what)
+        }
+
+        /// Opens table `field` at the generation of the values file,
+        /// finishing or undoing an interrupted flush (see the type docs).
+        pub fn open_table<K, V>(&self, field: &str) -> Result<Table<K, V, Mmap>>
+        where
+            K: Key,
+            V: Archive + SerializeValue,
+            V::Archived: CheckArchived + Deserialize<V, HighDeserializer<rancor::Error>>,
+        {
+            let Some(dir) = &self.dir else {
+                return Ok(Table::new());
+            };
+            let path = Self::table_path(dir, field);
+            let next = Self::next_path(dir, field);
+            let target = self.generation;
+            let next_exists = next
+                .try_exists()
+                .map_err(|e| StateError::io(format!("checking {}", next.display()), e))?;
+            if next_exists {
+                // Written by step 1 of a flush: current if that flush
+                // committed (the values file has its generation), else stale.
+                // An unreadable one is stale too (a committed one was synced
+                // before the commit point); if it was not, the table check
+                // below reports it.
+                let g = Table::<K, V, Mmap>::open(&next).and_then(|t| t.generation());
+                if target.is_some() && matches!(g, Ok(g) if g == target) {
+                    std::fs::rename(&next, &path).map_err(|e| {
+                        StateError::io(
+                            format!("renaming {} to {}", next.display(), path.display()),
+                            e,
+                        )
+                    })?;
+                    crate::state::backend::mmap::file::sync_dir(&path)?;
+                } else {
+                    std::fs::remove_file(&next)
+                        .map_err(|e| StateError::io(format!("removing {}", next.display()), e))?;
+                }
+            }
+            let table = Table::<K, V, Mmap>::open(&path)?;
+            let g = table.generation()?;
+            if g == target || (g.is_none() && table.is_empty()) {
+                return Ok(table);
+            }
+            let after = match target {
+                None => Some(1),
+                Some(t) => t.checked_add(1),
+            };
+            if g.is_none() || g != after {
+                return Err(Self::corrupt(
+                    &path,
+                    format!(
+                        "committed by flush {g:?} but the struct's last complete flush is {target:?}"
+                    ),
+                ));
+            }
+            // Step 1 of the next flush committed here, but the flush never
+            // reached its commit point: undo it.
+            drop(table);
+            let table = Table::<K, V, Mmap>::open_rolled_back(&path)?;
+            let back = table.generation()?;
+            if back == target {
+                Ok(table)
+            } else {
+                Err(Self::corrupt(
+                    &path,
+                    format!(
+                        "an interrupted flush left this table at flush {g:?}, and its previous commit is flush {back:?}, not the struct's last complete flush {target:?}"
+                    ),
+                ))
+            }
+        }
+
+        /// Step 1 of a flush for table `field` (see the type docs).
+        pub fn prepare_table<K, V>(
+            &self,
+            table: &mut Table<K, V, Mmap>,
+            field: &str,
+            generation: u64,
+        ) -> Result<()>
+        where
+            K: Key,
+            V: Archive + SerializeValue,
+            V::Archived: CheckArchived + Deserialize<V, HighDeserializer<rancor::Error>>,
+        {
+            match &self.dir {
+                None => Ok(()),
+                Some(dir) => table.prepare_commit(generation, &Self::next_path(dir, field)),
+            }
+        }
+
+        /// Step 3 of a flush for table `field` (see the type docs).
+        pub fn finish_table<K, V>(&self, table: &mut Table<K, V, Mmap>, field: &str) -> Result<()>
+        where
+            K: Key,
+            V: Archive + SerializeValue,
+            V::Archived: CheckArchived + Deserialize<V, HighDeserializer<rancor::Error>>,
+        {
+            match &self.dir {
+                None => Ok(()),
+                Some(dir) => table.finish_commit(&Self::next_path(dir, field)),
+            }
+        }
+
+        /// Starts a flush: the generation it commits with, if persistent.
+        /// Fails if an earlier flush failed part-way (reopen to recover).
+        pub fn begin_flush(&mut self) -> Result<Option<u64>> {
+            if self.store.is_none() {
+                return Ok(None);
+            }
+            if self.poisoned {
+                return Err(StateError::InvalidArgument(
+                    "an earlier flush of this state failed part-way; reopen it to recover the last complete flush".into(),
+                ));
+            }
+            let next = self.generation.unwrap_or(0).checked_add(1).ok_or_else(|| {
+                StateError::CapacityExceeded("flush generations exhausted".into())
+            })?;
+            self.poisoned = true;
+            Ok(Some(next))
+        }
+
+        /// Ends a flush whose every step succeeded.
+        pub fn end_flush(&mut self) {
+            self.poisoned = false;
         }
 
         /// The file of table field `field` in `dir`.
         pub fn table_path(dir: &Path, field: &str) -> PathBuf {
             dir.join(format!("{field}.table"))
-        }
-
-        /// Fails unless table `field` was committed by the same flush as
-        /// the values file (a table never committed may be empty: a field
-        /// added since).
-        pub fn check_generation(
-            &self,
-            dir: &Path,
-            field: &str,
-            table: Option<u64>,
-            table_is_empty: bool,
-        ) -> Result<()> {
-            if table == self.generation || (table.is_none() && table_is_empty) {
-                return Ok(());
-            }
-            Err(StateError::corruption(
-                Self::table_path(dir, field).display().to_string(),
-                format!(
-                    "committed by flush {table:?} but the struct's last complete flush is {:?}: a flush was interrupted between files; restore from a snapshot",
-                    self.generation
-                ),
-            ))
         }
 
         /// Single-value field `name` as last flushed (`Default` if it never was).
@@ -135,18 +279,6 @@ mod mmap_values {
                 None => Ok(V::default()),
                 Some(bytes) => V::from_snapshot_bytes(bytes),
             }
-        }
-
-        /// The generation the next flush commits with, if persistent.
-        pub fn next_generation(&self) -> Result<Option<u64>> {
-            if self.store.is_none() {
-                return Ok(None);
-            }
-            self.generation
-                .unwrap_or(0)
-                .checked_add(1)
-                .map(Some)
-                .ok_or_else(|| StateError::CapacityExceeded("flush generations exhausted".into()))
         }
 
         /// Writes single value `name` (not yet durable).

@@ -126,6 +126,16 @@ fn entry_key<K: Key>(repr: &K::Repr) -> StackKey {
     k
 }
 
+/// Removes `path`; a missing file is fine.
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(StateError::io(format!("removing {}", path.display()), e))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn dict_total<D: KeyDicts>(dicts: &D) -> usize {
     let mut n = 0;
     dicts.each(&mut |d| n += d.len());
@@ -157,7 +167,21 @@ where
     /// [`StateError::Corruption`] naming the file and offset, …), and
     /// [`StateError::Corruption`] if a stored dictionary is invalid.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let store = MmapStateStore::persistent(path.as_ref(), INITIAL_CAPACITY)?;
+        Self::from_store(MmapStateStore::persistent(path.as_ref(), INITIAL_CAPACITY)?)
+    }
+
+    /// Opens the table file at `path` as of the commit before its last one,
+    /// durably undoing the last (see
+    /// [`MmapStateStore::persistent_rolled_back`]).
+    pub(crate) fn open_rolled_back(path: &Path) -> Result<Self> {
+        Self::from_store(MmapStateStore::persistent_rolled_back(
+            path,
+            INITIAL_CAPACITY,
+        )?)
+    }
+
+    /// A table over an opened store: reads its dictionaries.
+    fn from_store(store: MmapStateStore) -> Result<Self> {
         let mut map = MmapMap::with_store(store);
         // Point lookups only: a scan would sort every key at open.
         let (mut reserved, mut reserved_bytes) = (0usize, 0usize);
@@ -238,8 +262,9 @@ where
     }
 
     /// Like [`flush`](Self::flush), recording `generation` in the same
-    /// commit; `#[state_store]` uses it to detect a struct whose flush was
-    /// interrupted between two table files.
+    /// commit (read back by [`generation`](Self::generation)).
+    /// `#[state_store]` structs record their flush generation this way to
+    /// keep a flush atomic across their table files.
     pub fn commit(&mut self, generation: u64) -> Result<()> {
         if !self.is_persistent() {
             return Ok(());
@@ -248,6 +273,46 @@ where
         self.map
             .put_reserved(&[tag::GENERATION], generation.to_le_bytes().to_vec())?;
         self.map.store.flush()
+    }
+
+    /// First phase of a struct-wide flush (`#[state_store]`): makes the
+    /// table's state durable under `generation` while keeping its previous
+    /// commit recoverable, so the struct's flush can still be undone.
+    ///
+    /// Normally an append-only commit (no compaction: the previous commit
+    /// stays in the file's other header slot). After `clear` or `restore`
+    /// the file must be rewritten, which would erase the previous commit, so
+    /// the new state goes to a separate file `next` instead, renamed into
+    /// place only by [`finish_commit`](Self::finish_commit) or a later open.
+    pub(crate) fn prepare_commit(&mut self, generation: u64, next: &Path) -> Result<()> {
+        if !self.is_persistent() {
+            return Ok(());
+        }
+        self.write_dicts()?;
+        self.map
+            .put_reserved(&[tag::GENERATION], generation.to_le_bytes().to_vec())?;
+        if !self.map.store.rewrite_pending() {
+            return self.map.store.commit_log();
+        }
+        remove_if_exists(next)?;
+        let mut copy = MmapStateStore::persistent(next, INITIAL_CAPACITY)?;
+        for (k, v) in self.map.store.prefix_scan(b"") {
+            copy.put(&k, v)?;
+        }
+        copy.flush()?;
+        drop(copy);
+        crate::state::backend::mmap::file::sync_dir(next)
+    }
+
+    /// Last phase of a struct-wide flush, after its commit point: rewrites
+    /// or compacts the file if due (each a commit of the same state) and
+    /// removes the `next` file of [`prepare_commit`](Self::prepare_commit).
+    pub(crate) fn finish_commit(&mut self, next: &Path) -> Result<()> {
+        if !self.is_persistent() {
+            return Ok(());
+        }
+        self.map.store.flush()?;
+        remove_if_exists(next)
     }
 
     /// The generation of the last [`commit`](Self::commit), if any.

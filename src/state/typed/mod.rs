@@ -66,7 +66,7 @@
 //! | `restore(&mut self, &snap)`  | replaces the state; unchanged on error                        |
 //! | `size_bytes()`               | approximate memory of all tables                              |
 //! | `open(dir)` (`Mmap` only)    | persistent state in directory `dir`: `<field>.table` per table field, `values.state` for single values; each file locked while open |
-//! | `flush()` (`Mmap` only)      | commits every file (a no-op for a state from `new()`); `open` detects a flush that a crash interrupted between files |
+//! | `flush()` (`Mmap` only)      | commits every file, atomically across them (a no-op for a state from `new()`); `open` rolls back or completes a flush that a crash interrupted |
 //!
 //! Keys are passed in borrowed form (`&str` for `String` and `Dict<String>`
 //! components, tuples of them for composite keys). A table field may not be

@@ -7,7 +7,7 @@
 //! commit protocol).
 
 mod arena;
-mod file;
+pub(crate) mod file;
 mod format;
 mod scan;
 
@@ -60,6 +60,15 @@ struct Persist {
     /// The log no longer describes the in-RAM state (after `clear` or
     /// `restore`): the next commit rewrites the file from RAM.
     rewrite_pending: bool,
+}
+
+/// Which header slot an open uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pick {
+    /// The last commit (every public open).
+    Newest,
+    /// The commit before it (a roll-back).
+    Older,
 }
 
 /// Memory-mapped state store implementation.
@@ -327,7 +336,25 @@ impl MmapStateStore {
     /// - [`StateError::UnsupportedVersion`] for a file of a newer format.
     /// - [`StateError::Io`] if a system call fails.
     pub fn persistent(path: impl AsRef<Path>, initial_capacity: usize) -> Result<Self> {
-        let path = path.as_ref();
+        Self::open_path(path.as_ref(), initial_capacity, Pick::Newest)
+    }
+
+    /// Opens the persistent store at `path` as of the commit *before* its
+    /// last one, and makes that state the last commit, durably: the newer
+    /// header is overwritten before this returns, so no later open returns
+    /// to it. `#[state_store]` uses this to undo a table commit whose
+    /// struct-wide flush did not complete.
+    ///
+    /// Fails with [`StateError::Corruption`] if the file holds no earlier
+    /// commit (one commit only, or a file just rewritten by compaction).
+    pub(crate) fn persistent_rolled_back(path: &Path, initial_capacity: usize) -> Result<Self> {
+        let mut store = Self::open_path(path, initial_capacity, Pick::Older)?;
+        let end = store.log_end;
+        store.write_header(end)?;
+        Ok(store)
+    }
+
+    fn open_path(path: &Path, initial_capacity: usize, pick: Pick) -> Result<Self> {
         let file = file::open_locked(path)?;
         // We hold the lock: no other store can be writing a temporary file.
         file::remove_stale_temp(path);
@@ -336,9 +363,15 @@ impl MmapStateStore {
             .map_err(|e| StateError::io(format!("reading metadata of {}", path.display()), e))?
             .len();
         if len == 0 {
+            if pick == Pick::Older {
+                return Err(StateError::corruption(
+                    path.display().to_string(),
+                    "empty file: no earlier commit to roll back to",
+                ));
+            }
             Self::create(path, initial_capacity as u64)
         } else {
-            Self::open_existing(file, len, path, initial_capacity as u64)
+            Self::open_existing(file, len, path, initial_capacity as u64, pick)
         }
     }
 
@@ -373,7 +406,13 @@ impl MmapStateStore {
         Ok(store)
     }
 
-    fn open_existing(file: std::fs::File, len: u64, path: &Path, initial: u64) -> Result<Self> {
+    fn open_existing(
+        file: std::fs::File,
+        len: u64,
+        path: &Path,
+        initial: u64,
+        pick: Pick,
+    ) -> Result<Self> {
         let at = |off: u64| format!("{} at offset {off}", path.display());
         if len < DATA_START {
             let mut head = [0u8; 8];
@@ -395,6 +434,7 @@ impl MmapStateStore {
             .map_err(|e| StateError::io(format!("mapping {}", path.display()), e))?;
         let bytes = arena.bytes();
         let mut best: Option<(usize, Slot)> = None;
+        let mut older: Option<(usize, Slot)> = None;
         let mut bad_checksum = None;
         let mut any_magic = false;
         for (i, &slot_off) in SLOT_OFFSETS.iter().enumerate() {
@@ -402,8 +442,9 @@ impl MmapStateStore {
             match format::decode_slot(raw) {
                 SlotState::Valid(s) => {
                     any_magic = true;
-                    if best.is_none_or(|(_, b)| s.seq > b.seq) {
-                        best = Some((i, s));
+                    match best {
+                        Some((_, b)) if b.seq >= s.seq => older = Some((i, s)),
+                        _ => older = best.replace((i, s)),
                     }
                 }
                 SlotState::Version(found) => {
@@ -419,6 +460,17 @@ impl MmapStateStore {
                 }
                 SlotState::NoMagic => {}
             }
+        }
+        if pick == Pick::Older {
+            best = match older {
+                Some(o) => Some(o),
+                None => {
+                    return Err(StateError::corruption(
+                        at(0),
+                        "no earlier commit to roll back to (one valid header slot)",
+                    ))
+                }
+            };
         }
         let Some((active_slot, slot)) = best else {
             if let Some((off, stored, computed)) = bad_checksum {
@@ -679,6 +731,74 @@ impl MmapStateStore {
         Ok(())
     }
 
+    /// `true` if the next commit must rewrite the file (after `clear` or
+    /// `restore`), which [`commit_log`](Self::commit_log) cannot do.
+    pub(crate) fn rewrite_pending(&self) -> bool {
+        self.persist.as_ref().is_some_and(|p| p.rewrite_pending)
+    }
+
+    /// Commits by appending only: syncs the log written since the last
+    /// commit, then publishes it in the other header slot. Unlike
+    /// [`flush`](StateStore::flush) it never compacts, so the previous
+    /// commit stays in the file (for
+    /// [`persistent_rolled_back`](Self::persistent_rolled_back)). Fails if a
+    /// rewrite is pending ([`rewrite_pending`](Self::rewrite_pending)).
+    pub(crate) fn commit_log(&mut self) -> Result<()> {
+        let Some(p) = &self.persist else {
+            return Ok(());
+        };
+        if p.rewrite_pending {
+            return Err(StateError::InvalidArgument(format!(
+                "{}: the state was cleared or restored, so the next commit must rewrite the file",
+                p.path.display()
+            )));
+        }
+        let (start, end) = (p.committed_end, self.log_end);
+        if end == start {
+            return Ok(());
+        }
+        let io = |what: &str, e| StateError::io(format!("{what} {}", p.path.display()), e);
+        self.arena
+            .sync_range(start, end - start)
+            .map_err(|e| io("syncing the log of", e))?;
+        if p.grown_since_sync {
+            if let Some(f) = self.arena.backing_file() {
+                f.sync_data().map_err(|e| io("syncing the size of", e))?;
+            }
+        }
+        self.write_header(end)
+    }
+
+    /// Publishes the log up to `end` (already synced) as the next commit:
+    /// writes the header slot not holding the last commit and syncs it.
+    fn write_header(&mut self, end: u64) -> Result<()> {
+        let Some(p) = &self.persist else {
+            return Ok(());
+        };
+        let next = 1 - p.active_slot.min(1);
+        let slot = Slot {
+            seq: next_seq(p.seq)?,
+            data_start: DATA_START,
+            committed_end: end,
+            live_count: self.index.len() as u64,
+        };
+        let slot_off = SLOT_OFFSETS.get(next).copied().unwrap_or(0);
+        let seq = slot.seq;
+        self.write_at(slot_off, &slot.encode())?;
+        let Some(p) = &mut self.persist else {
+            return Ok(());
+        };
+        let io = |what: &str, e| StateError::io(format!("{what} {}", p.path.display()), e);
+        self.arena
+            .sync_range(slot_off, SLOT_PAGE)
+            .map_err(|e| io("syncing the header of", e))?;
+        p.seq = seq;
+        p.active_slot = next;
+        p.committed_end = end;
+        p.grown_since_sync = false;
+        Ok(())
+    }
+
     /// Writes the in-RAM state to `<path>.compact`, syncs it and renames it
     /// over `<path>`: a commit by write-new-then-rename.
     fn rewrite_file(&mut self) -> Result<()> {
@@ -910,41 +1030,7 @@ impl StateStore for MmapStateStore {
         if p.rewrite_pending || self.should_compact() {
             return self.rewrite_file();
         }
-        let (start, end) = (p.committed_end, self.log_end);
-        if end == start {
-            return Ok(());
-        }
-        let io = |what: &str, e| StateError::io(format!("{what} {}", p.path.display()), e);
-        self.arena
-            .sync_range(start, end - start)
-            .map_err(|e| io("syncing the log of", e))?;
-        if p.grown_since_sync {
-            if let Some(f) = self.arena.backing_file() {
-                f.sync_data().map_err(|e| io("syncing the size of", e))?;
-            }
-        }
-        let next = 1 - p.active_slot.min(1);
-        let slot = Slot {
-            seq: next_seq(p.seq)?,
-            data_start: DATA_START,
-            committed_end: end,
-            live_count: self.index.len() as u64,
-        };
-        let slot_off = SLOT_OFFSETS.get(next).copied().unwrap_or(0);
-        let seq = slot.seq;
-        self.write_at(slot_off, &slot.encode())?;
-        let Some(p) = &mut self.persist else {
-            return Ok(());
-        };
-        let io = |what: &str, e| StateError::io(format!("{what} {}", p.path.display()), e);
-        self.arena
-            .sync_range(slot_off, SLOT_PAGE)
-            .map_err(|e| io("syncing the header of", e))?;
-        p.seq = seq;
-        p.active_slot = next;
-        p.committed_end = end;
-        p.grown_since_sync = false;
-        Ok(())
+        self.commit_log()
     }
 
     fn prefix_scan<'a>(&'a self, prefix: &'a [u8]) -> ScanIter<'a> {
