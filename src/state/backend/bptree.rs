@@ -255,6 +255,7 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
     }
 
     /// Removes every entry.
+    #[cfg_attr(not(feature = "btree"), allow(dead_code))] // used by the typed `BTree` backend
     pub(crate) fn clear(&mut self) {
         self.root = None;
         self.len = 0;
@@ -309,6 +310,7 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
     }
 
     /// The value of `k`, inserting `make()` first if absent.
+    #[cfg_attr(not(feature = "btree"), allow(dead_code))] // used by the typed `BTree` backend
     pub(crate) fn get_or_insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
         match self.entry(k) {
             Entry::Occupied(slot) => slot,
@@ -466,6 +468,7 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
     }
 
     /// Keeps only the entries for which `keep` returns `true`.
+    #[cfg_attr(not(feature = "btree"), allow(dead_code))] // used by the typed `BTree` backend
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         fn in_leaf<K: Clone, V>(
             l: &mut Leaf<K, V>,

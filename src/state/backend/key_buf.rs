@@ -62,13 +62,6 @@ impl KeyBuf {
         KeyBuf { head, repr }
     }
 
-    /// The cached first eight bytes (see [`head_of`]).
-    #[cfg_attr(not(feature = "ahash"), allow(dead_code))]
-    #[inline]
-    pub(crate) fn head(&self) -> u64 {
-        self.head
-    }
-
     /// Returns `true` if this key equals `key`, whose [`head_of`] is `head`.
     #[cfg_attr(not(feature = "ahash"), allow(dead_code))]
     #[inline]

@@ -2,6 +2,8 @@
 
 pub(crate) mod bptree;
 pub(crate) mod key_buf;
+#[cfg(feature = "ahash")]
+pub(crate) mod probe_table;
 
 pub mod in_memory;
 
