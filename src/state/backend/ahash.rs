@@ -105,7 +105,9 @@ impl AHashMapStore {
         let hasher = &self.hasher;
         self.size_bytes += key.as_slice().len() + value.len();
         self.order.insert(key.clone());
-        self.table.insert_new(hash, Entry { key, value }, |e| {
+        // `None` only if the table's invariants were broken; the entry is
+        // then dropped rather than panicking.
+        let _ = self.table.insert_new(hash, Entry { key, value }, |e| {
             hasher.hash_one(e.key.as_slice())
         });
     }

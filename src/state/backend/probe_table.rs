@@ -20,6 +20,7 @@ const MAX_LOAD_DEN: usize = 8;
 
 /// Open-addressing hash table of `T`; the caller supplies hashes and key
 /// comparisons.
+#[derive(Clone)]
 pub(crate) struct ProbeTable<T> {
     slots: Box<[Option<T>]>,
     len: usize,
@@ -79,7 +80,7 @@ impl<T> ProbeTable<T> {
 
     /// Index of the entry matching `eq` in the probe sequence of `hash`.
     #[inline]
-    fn position(&self, hash: u64, eq: impl Fn(&T) -> bool) -> Option<usize> {
+    pub(crate) fn position(&self, hash: u64, eq: impl Fn(&T) -> bool) -> Option<usize> {
         let mask = self.mask();
         let mut i = hash as usize & mask;
         // The load is below one, so every probe sequence reaches an empty
@@ -108,6 +109,40 @@ impl<T> ProbeTable<T> {
         self.slots.get_mut(i)?.as_mut()
     }
 
+    /// The entry in slot `i` (from [`position`](Self::position) or
+    /// [`insert_new`](Self::insert_new)).
+    #[inline]
+    pub(crate) fn slot_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.slots.get_mut(i)?.as_mut()
+    }
+
+    /// Every entry, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().flatten()
+    }
+
+    /// Keeps only the entries for which `keep` returns `true`.
+    pub(crate) fn retain(
+        &mut self,
+        mut keep: impl FnMut(&mut T) -> bool,
+        rehash: impl Fn(&T) -> u64,
+    ) {
+        // Removing in place would shift entries past the cursor; rebuild
+        // from the survivors instead (O(slots), like a resize).
+        let old = std::mem::take(&mut self.slots);
+        let survivors: Vec<T> = Vec::from(old)
+            .into_iter()
+            .flatten()
+            .filter_map(|mut t| keep(&mut t).then_some(t))
+            .collect();
+        self.slots = (0..slots_for(survivors.len())).map(|_| None).collect();
+        self.len = 0;
+        for t in survivors {
+            let h = rehash(&t);
+            self.place(h, t);
+        }
+    }
+
     /// Makes room for `additional` more entries; `rehash` gives an entry's hash.
     pub(crate) fn reserve(&mut self, additional: usize, rehash: impl Fn(&T) -> u64) {
         let need = self.len.saturating_add(additional);
@@ -125,17 +160,24 @@ impl<T> ProbeTable<T> {
         }
     }
 
-    /// Inserts `t`, which must not match any entry (check with `find` first).
-    pub(crate) fn insert_new(&mut self, hash: u64, t: T, rehash: impl Fn(&T) -> u64) {
+    /// Inserts `t`, which must not match any entry (check with `find` first);
+    /// returns its slot.
+    pub(crate) fn insert_new(
+        &mut self,
+        hash: u64,
+        t: T,
+        rehash: impl Fn(&T) -> u64,
+    ) -> Option<usize> {
         if self.len >= self.capacity() {
             let grow = self.len.max(4);
             self.reserve(grow, rehash);
         }
-        self.place(hash, t);
+        self.place(hash, t)
     }
 
-    /// Puts `t` in the first empty slot of its probe sequence (room assured).
-    fn place(&mut self, hash: u64, t: T) {
+    /// Puts `t` in the first empty slot of its probe sequence (room assured);
+    /// returns the slot.
+    fn place(&mut self, hash: u64, t: T) -> Option<usize> {
         let mask = self.mask();
         let mut i = hash as usize & mask;
         for _ in 0..self.slots.len() {
@@ -143,12 +185,13 @@ impl<T> ProbeTable<T> {
                 Some(slot @ None) => {
                     *slot = Some(t);
                     self.len += 1;
-                    return;
+                    return Some(i);
                 }
                 Some(Some(_)) => i = (i + 1) & mask,
-                None => return,
+                None => return None,
             }
         }
+        None
     }
 
     /// Removes and returns the entry matching `eq`, shifting later entries
@@ -178,6 +221,109 @@ impl<T> ProbeTable<T> {
             }
         }
         Some(removed)
+    }
+}
+
+/// A hash map of typed keys to typed values on a [`ProbeTable`], hashed with
+/// ahash: the map behind the typed `AHash` backend.
+///
+/// Keys are inline fixed-width representations, so an entry is a few dozen
+/// bytes and a hit usually costs one cache miss: no control-byte array is
+/// read before the slot.
+pub struct ProbeMap<K, V> {
+    table: ProbeTable<(K, V)>,
+    hasher: ahash::RandomState,
+}
+
+impl<K: Clone, V: Clone> Clone for ProbeMap<K, V> {
+    fn clone(&self) -> Self {
+        ProbeMap {
+            table: self.table.clone(),
+            hasher: self.hasher.clone(),
+        }
+    }
+}
+
+impl<K, V> Default for ProbeMap<K, V> {
+    fn default() -> Self {
+        ProbeMap {
+            table: ProbeTable::default(),
+            hasher: ahash::RandomState::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> ProbeMap<K, V> {
+    /// Number of entries.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Removes every entry.
+    pub(crate) fn clear(&mut self) {
+        self.table.clear();
+    }
+
+    /// The value of `k`.
+    #[inline]
+    pub(crate) fn get(&self, k: &K) -> Option<&V> {
+        let h = self.hasher.hash_one(k);
+        self.table.find(h, |e| e.0 == *k).map(|e| &e.1)
+    }
+
+    /// The value of `k`, mutably.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let h = self.hasher.hash_one(k);
+        self.table.find_mut(h, |e| e.0 == *k).map(|e| &mut e.1)
+    }
+
+    /// Inserts or replaces; returns the previous value.
+    pub(crate) fn insert(&mut self, k: K, v: V) -> Option<V> {
+        let h = self.hasher.hash_one(&k);
+        if let Some(e) = self.table.find_mut(h, |e| e.0 == k) {
+            return Some(std::mem::replace(&mut e.1, v));
+        }
+        let hasher = &self.hasher;
+        self.table.insert_new(h, (k, v), |e| hasher.hash_one(&e.0));
+        None
+    }
+
+    /// Removes `k`; returns its value.
+    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+        let h = self.hasher.hash_one(k);
+        let hasher = &self.hasher;
+        self.table
+            .remove(h, |e| e.0 == *k, |e| hasher.hash_one(&e.0))
+            .map(|e| e.1)
+    }
+
+    /// The value of `k`, inserting `make()` first if absent; `None` only if
+    /// the table's invariants are broken.
+    pub(crate) fn get_or_insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> Option<&mut V> {
+        let h = self.hasher.hash_one(&k);
+        let i = match self.table.position(h, |e| e.0 == k) {
+            Some(i) => i,
+            None => {
+                let hasher = &self.hasher;
+                self.table
+                    .insert_new(h, (k, make()), |e| hasher.hash_one(&e.0))?
+            }
+        };
+        self.table.slot_mut(i).map(|e| &mut e.1)
+    }
+
+    /// Every entry, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.table.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Keeps only the entries for which `keep` returns `true`.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        let hasher = &self.hasher;
+        self.table
+            .retain(|e| keep(&e.0, &mut e.1), |e| hasher.hash_one(&e.0));
     }
 }
 

@@ -190,7 +190,12 @@ impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
     #[inline]
     pub fn upsert(&mut self, key: K::Ref<'_>, make: impl FnOnce() -> V) -> Result<&mut V> {
         let repr = K::intern(key, &mut self.dicts)?;
-        Ok(B::get_or_insert_with(&mut self.map, repr, make))
+        B::get_or_insert_with(&mut self.map, repr, make).ok_or_else(|| {
+            StateError::corruption(
+                format!("typed {} table", B::NAME),
+                "internal invariant broken: an inserted key is not found",
+            )
+        })
     }
 
     /// Applies `f` to the value of `key` (starting from `V::default()` if it
