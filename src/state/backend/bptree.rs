@@ -1,5 +1,5 @@
 //! An ordered map with wide nodes: a B+ tree whose inner nodes hold only keys
-//! and child pointers.
+//! and child pointers (the map of each `InMemoryStore` layer).
 //!
 //! `std::collections::BTreeMap` is a B-tree: every node, inner ones included,
 //! stores values beside its keys, so with values of a few dozen bytes an inner
@@ -182,11 +182,11 @@ impl<K, V> Inner<K, V> {
     }
 }
 
-/// An ordered map of `K` to `V` with wide nodes: the map behind the typed
-/// `BTree` backend and each layer of `InMemoryStore` (a B+ tree; inner nodes
-/// hold keys and child pointers only, values live in the leaves).
+/// An ordered map of `K` to `V` with wide nodes: the map of each layer of
+/// `InMemoryStore` (a B+ tree; inner nodes hold keys and child pointers
+/// only, values live in the leaves).
 #[derive(Clone)]
-pub struct BPlusTree<K, V> {
+pub(crate) struct BPlusTree<K, V> {
     root: Option<Root<K, V>>,
     len: usize,
 }
@@ -254,13 +254,6 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
         self.len
     }
 
-    /// Removes every entry.
-    #[cfg_attr(not(feature = "btree"), allow(dead_code))] // used by the typed `BTree` backend
-    pub(crate) fn clear(&mut self) {
-        self.root = None;
-        self.len = 0;
-    }
-
     /// The value of `k`.
     #[inline]
     pub(crate) fn get(&self, k: &K) -> Option<&V> {
@@ -306,15 +299,6 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
                 e.insert(v);
                 None
             }
-        }
-    }
-
-    /// The value of `k`, inserting `make()` first if absent.
-    #[cfg_attr(not(feature = "btree"), allow(dead_code))] // used by the typed `BTree` backend
-    pub(crate) fn get_or_insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
-        match self.entry(k) {
-            Entry::Occupied(slot) => slot,
-            Entry::Vacant(e) => e.insert(make()),
         }
     }
 
@@ -464,41 +448,6 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
             None => {}
             Some(Root::Leaf(l)) => l.vals.iter_mut().for_each(f),
             Some(Root::Inner(n)) => walk(n, &mut f),
-        }
-    }
-
-    /// Keeps only the entries for which `keep` returns `true`.
-    #[cfg_attr(not(feature = "btree"), allow(dead_code))] // used by the typed `BTree` backend
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        fn in_leaf<K: Clone, V>(
-            l: &mut Leaf<K, V>,
-            keep: &mut impl FnMut(&K, &mut V) -> bool,
-            gone: &mut Vec<K>,
-        ) {
-            for (k, v) in l.keys.iter().zip(l.vals.iter_mut()) {
-                if !keep(k, v) {
-                    gone.push(k.clone());
-                }
-            }
-        }
-        fn walk<K: Clone, V>(
-            n: &mut Inner<K, V>,
-            keep: &mut impl FnMut(&K, &mut V) -> bool,
-            gone: &mut Vec<K>,
-        ) {
-            match &mut n.children {
-                Children::Leaves(c) => c.iter_mut().for_each(|l| in_leaf(l, keep, gone)),
-                Children::Inners(c) => c.iter_mut().for_each(|n| walk(n, keep, gone)),
-            }
-        }
-        let mut gone = Vec::new();
-        match self.root.as_mut() {
-            None => {}
-            Some(Root::Leaf(l)) => in_leaf(l, &mut keep, &mut gone),
-            Some(Root::Inner(n)) => walk(n, &mut keep, &mut gone),
-        }
-        for k in &gone {
-            self.remove(k);
         }
     }
 }
@@ -786,38 +735,23 @@ mod tests {
     fn entry_inserts_once_and_finds_existing() {
         let mut t = BPlusTree::<u64, String>::default();
         for k in (0..5_000).rev() {
-            t.get_or_insert_with(k, || k.to_string()).push('!');
+            match t.entry(k) {
+                Entry::Vacant(e) => e.insert(k.to_string()).push('!'),
+                Entry::Occupied(_) => panic!("{k} present before insert"),
+            }
         }
         for k in 0..5_000 {
-            t.get_or_insert_with(k, String::new).push('?');
+            match t.entry(k) {
+                Entry::Occupied(v) => v.push('?'),
+                Entry::Vacant(_) => panic!("{k} missing"),
+            }
         }
         check(&t);
         assert_eq!(t.len(), 5_000);
         assert!(t.iter().all(|(k, v)| *v == format!("{k}!?")));
-    }
-
-    #[test]
-    fn retain_and_drop_values() {
-        let mut t = BPlusTree::<u64, Box<u64>>::default();
-        for k in 0..10_000 {
-            t.insert(k, Box::new(k));
-        }
-        t.retain(|k, v| {
-            **v += 1;
-            k % 3 == 0
-        });
-        check(&t);
-        assert_eq!(t.len(), 3_334);
-        assert!(t.iter().all(|(k, v)| k % 3 == 0 && **v == k + 1));
-        let mut sum = 0u64;
-        t.for_each_value_mut(|v| sum += **v);
-        assert_eq!(
-            sum,
-            (0..10_000u64)
-                .filter(|k| k % 3 == 0)
-                .map(|k| k + 1)
-                .sum::<u64>()
-        );
+        let mut sum = 0usize;
+        t.for_each_value_mut(|v| sum += v.len());
+        assert_eq!(sum, t.iter().map(|(_, v)| v.len()).sum::<usize>());
     }
 
     #[test]
