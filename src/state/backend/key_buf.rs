@@ -35,7 +35,7 @@ pub(crate) struct KeyBuf {
 
 static_assertions::assert_eq_size!(KeyBuf, [u64; 4]);
 
-#[cfg_attr(not(feature = "ahash"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "ahash", feature = "mmap")), allow(dead_code))]
 #[inline]
 pub(crate) fn head_of(key: &[u8]) -> u64 {
     let mut b = [0u8; 8];
@@ -63,7 +63,7 @@ impl KeyBuf {
     }
 
     /// Returns `true` if this key equals `key`, whose [`head_of`] is `head`.
-    #[cfg_attr(not(feature = "ahash"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "ahash", feature = "mmap")), allow(dead_code))]
     #[inline]
     pub(crate) fn matches(&self, head: u64, key: &[u8]) -> bool {
         self.head == head && self.as_slice() == key

@@ -2,7 +2,9 @@
 
 pub(crate) mod bptree;
 pub(crate) mod key_buf;
-#[cfg(feature = "ahash")]
+#[cfg(feature = "mmap")]
+pub(crate) mod key_index;
+#[cfg(any(feature = "ahash", feature = "mmap"))]
 pub(crate) mod probe_table;
 
 pub mod in_memory;

@@ -112,6 +112,7 @@ impl<T> ProbeTable<T> {
     /// The entry in slot `i` (from [`position`](Self::position) or
     /// [`insert_new`](Self::insert_new)).
     #[inline]
+    #[cfg_attr(not(feature = "ahash"), allow(dead_code))] // used by `ProbeMap`
     pub(crate) fn slot_mut(&mut self, i: usize) -> Option<&mut T> {
         self.slots.get_mut(i)?.as_mut()
     }
@@ -121,7 +122,15 @@ impl<T> ProbeTable<T> {
         self.slots.iter().flatten()
     }
 
+    /// Every entry mutably, in slot order (the order of [`iter`](Self::iter)
+    /// while the table is not modified).
+    #[cfg_attr(not(feature = "mmap"), allow(dead_code))]
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slots.iter_mut().flatten()
+    }
+
     /// Keeps only the entries for which `keep` returns `true`.
+    #[cfg_attr(not(feature = "ahash"), allow(dead_code))] // used by `ProbeMap`
     pub(crate) fn retain(
         &mut self,
         mut keep: impl FnMut(&mut T) -> bool,
@@ -226,6 +235,7 @@ impl<T> ProbeTable<T> {
 
 /// A hash map of typed keys to typed values on a [`ProbeTable`], hashed with
 /// ahash: the map behind the typed `AHash` backend.
+#[cfg(feature = "ahash")]
 ///
 /// Keys are inline fixed-width representations, so an entry is a few dozen
 /// bytes and a hit usually costs one cache miss: no control-byte array is
@@ -235,6 +245,7 @@ pub struct ProbeMap<K, V> {
     hasher: ahash::RandomState,
 }
 
+#[cfg(feature = "ahash")]
 impl<K: Clone, V: Clone> Clone for ProbeMap<K, V> {
     fn clone(&self) -> Self {
         ProbeMap {
@@ -244,6 +255,7 @@ impl<K: Clone, V: Clone> Clone for ProbeMap<K, V> {
     }
 }
 
+#[cfg(feature = "ahash")]
 impl<K, V> Default for ProbeMap<K, V> {
     fn default() -> Self {
         ProbeMap {
@@ -253,6 +265,7 @@ impl<K, V> Default for ProbeMap<K, V> {
     }
 }
 
+#[cfg(feature = "ahash")]
 impl<K: std::hash::Hash + Eq, V> ProbeMap<K, V> {
     /// Number of entries.
     #[inline]

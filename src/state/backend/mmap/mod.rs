@@ -16,7 +16,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use hashbrown::HashMap;
 
 use self::arena::Arena;
 use self::format::{
@@ -25,6 +24,7 @@ use self::format::{
 };
 use self::scan::ScanIndex;
 use super::key_buf::KeyBuf;
+use super::key_index::KeyIndex;
 use crate::state::error::{Result, StateError};
 use crate::state::snapshot::StateSnapshot;
 use crate::state::store::{range_is_empty, ScanIter, StateStore};
@@ -83,7 +83,9 @@ enum Pick {
 /// # Performance
 ///
 /// `get`, `get_ref`, `contains`, `put` and `delete` are one hash probe plus
-/// (for writes) an append: O(1) amortized at any size. `get_ref` returns a
+/// (for writes) an append: O(1) amortized at any size. The index is a
+/// linear-probing table whose slots hold the key inline, so a probe reads
+/// its slot directly (no control-byte array first). `get_ref` returns a
 /// slice of the mapping; values are stored at 16-byte-aligned offsets of a
 /// page-aligned mapping, so [`StateStoreExt::with_archived`](crate::state::StateStoreExt::with_archived)
 /// reads `&Archived<T>` in place without copying. `get` copies the value
@@ -99,10 +101,10 @@ enum Pick {
 ///
 /// # RAM cost of the index
 ///
-/// Each key costs one hash-table bucket of 48 bytes (a 32-byte inline key
-/// holding up to 22 key bytes, a 64-bit value offset, a 32-bit length) plus
-/// a control byte, in a table kept between 44% and 87.5% full: about 55 to
-/// 110 bytes per key, plus the key length for keys longer than 22 bytes, plus
+/// Each key costs one slot of 48 bytes in an open-addressing table (a
+/// 32-byte inline key holding up to 22 key bytes, a 64-bit value offset, a
+/// 32-bit length), kept between 31% and 62.5% full: about 77 to 154 bytes per
+/// key, plus the key length for keys longer than 22 bytes, plus
 /// 32 bytes per key for the scan array once a scan has run. Values (and the
 /// log of superseded records) are not in RAM but in the mapping, which in
 /// persistent mode the kernel pages in from and out to the file as needed
@@ -178,7 +180,7 @@ enum Pick {
 /// Dropping a persistent store does not flush: changes after the last
 /// `flush` are discarded, as after a crash.
 pub struct MmapStateStore {
-    index: HashMap<KeyBuf, Loc>,
+    index: KeyIndex<Loc>,
     arena: Arena,
     persist: Option<Persist>,
     /// Sorted keys for scans; reset when the key set changes.
@@ -234,7 +236,7 @@ fn next_seq(seq: u64) -> Result<u64> {
 
 /// Counters and index rebuilt by a replay.
 struct Replayed {
-    index: HashMap<KeyBuf, Loc>,
+    index: KeyIndex<Loc>,
     live_record_bytes: u64,
     garbage_bytes: u64,
     pad_bytes: u64,
@@ -253,7 +255,7 @@ fn replay(
     // reservation by what the log could hold anyway.
     let cap = expected_keys.min((end - start) / (2 * REC_HEADER));
     let mut r = Replayed {
-        index: HashMap::with_capacity(usize::try_from(cap).unwrap_or(0)),
+        index: KeyIndex::with_capacity(usize::try_from(cap).unwrap_or(0)),
         live_record_bytes: 0,
         garbage_bytes: 0,
         pad_bytes: 0,
@@ -306,7 +308,7 @@ impl MmapStateStore {
     /// be created now, the first write retries it and reports the error.
     pub fn in_memory(capacity: usize) -> Self {
         MmapStateStore {
-            index: HashMap::new(),
+            index: KeyIndex::default(),
             arena: Arena::anon(capacity),
             persist: None,
             sorted: OnceCell::new(),
@@ -377,7 +379,7 @@ impl MmapStateStore {
 
     fn empty_persistent(path: &Path, arena: Arena, seq: u64, initial_capacity: u64) -> Self {
         MmapStateStore {
-            index: HashMap::new(),
+            index: KeyIndex::default(),
             arena,
             persist: Some(Persist {
                 path: path.to_path_buf(),
@@ -680,7 +682,7 @@ impl MmapStateStore {
     fn copy_live(&self, dst: &mut Arena, start: u64) -> Result<(Vec<u64>, u64)> {
         let mut offsets = Vec::with_capacity(self.index.len());
         let mut off = start;
-        for (key, loc) in &self.index {
+        for (key, loc) in self.index.iter() {
             let value = slice(
                 self.arena.bytes(),
                 loc.val_off,
@@ -701,7 +703,7 @@ impl MmapStateStore {
 
     /// Points the index at the compacted copy and resets the counters.
     fn install(&mut self, arena: Arena, offsets: Vec<u64>, end: u64) {
-        for ((_, loc), off) in self.index.iter_mut().zip(offsets) {
+        for (loc, off) in self.index.values_mut().zip(offsets) {
             loc.val_off = off;
         }
         self.arena = arena;
@@ -1081,3 +1083,5 @@ impl StateStore for MmapStateStore {
         Ok(())
     }
 }
+
+static_assertions::assert_eq_size!(Option<(KeyBuf, Loc)>, [u8; 48]);
