@@ -1,5 +1,5 @@
 //! The one place with `unsafe`: a growable byte arena made of memory-mapped
-//! segments (anonymous, or windows of a locked file), and zero-copy `Bytes`
+//! segments (anonymous, or windows of a locked file), and zero-copy [`Bytes`]
 //! that borrow from it.
 //!
 //! # Layout
@@ -21,24 +21,24 @@
 //! - bytes at or past `sealed` are *free*: only the arena writes them, and it
 //!   hands out no reference into them;
 //! - bytes in `head..sealed` are *sealed*: readable through [`Arena::slice`]
-//!   (a `&[u8]` borrowing the arena) and `Arena::share` (a `Bytes` that
+//!   (a `&[u8]` borrowing the arena) and [`Arena::share`] (a [`Bytes`] that
 //!   outlives any borrow), and never written again by anyone;
 //! - bytes below `head` (the two header pages of a file, `0` for anonymous
 //!   arenas) are written in place by commits, read only through
-//!   [`Arena::slice`], and never covered by a `Bytes`.
+//!   [`Arena::slice`], and never covered by a [`Bytes`].
 //!
 //! [`Arena::write`] refuses any range that is not entirely free or entirely
 //! in the header; [`Arena::seal`] is how the store publishes what it wrote.
 //!
 //! # Why the references are sound
 //!
-//! A `&[u8]` or a `Bytes` into the arena is only sound if, for its whole
+//! A `&[u8]` or a [`Bytes`] into the arena is only sound if, for its whole
 //! life, its bytes stay mapped and nobody changes them. Writers and owners:
 //!
 //! - *This arena.* Writes go through the raw pointer of the mapping
 //!   (`ptr::copy_nonoverlapping`), never through a `&mut [u8]`, so no
 //!   mutable reference ever overlaps a shared one; and they only target free
-//!   or header bytes. A `Bytes` covers sealed bytes only, which are never
+//!   or header bytes. A [`Bytes`] covers sealed bytes only, which are never
 //!   written again, so it stays valid however the store is mutated. A
 //!   `&[u8]` from [`Arena::slice`] may cover header bytes, but it borrows the
 //!   arena while every write needs `&mut self`.
@@ -47,19 +47,19 @@
 //!   the whole arena by a fresh one (a new anonymous mapping, or a new file
 //!   renamed over the old one). A replaced arena is dropped, and nobody can
 //!   write through a dropped arena; each of its segments stays mapped for as
-//!   long as a `Bytes` holds its `Arc` (for a file, the mapping also keeps
+//!   long as a [`Bytes`] holds its `Arc` (for a file, the mapping also keeps
 //!   the replaced, unlinked file's blocks alive).
 //! - *Other stores on the same file (this process or others).* A file
 //!   mapping is shared with everyone who maps or writes the file. The store
 //!   takes an exclusive lock (`File::try_lock`) before mapping, and every
 //!   cooperating opener fails with `StateError::Locked` instead of mapping.
 //!   Each segment holds the locked file open (an `Arc<File>`), so the lock
-//!   lasts until the store *and* every `Bytes` into the file are dropped
+//!   lasts until the store *and* every [`Bytes`] into the file are dropped
 //!   (on Linux the mapping alone would keep a `flock` lock anyway). Without
 //!   that, the next opener would append over records written after the last
-//!   commit that a `Bytes` may still reference. A file replaced by a
+//!   commit that a [`Bytes`] may still reference. A file replaced by a
 //!   compaction is unlinked: nobody can open it again, and its segments live
-//!   on until their last `Bytes` goes. The lock is advisory: a process
+//!   on until their last [`Bytes`] goes. The lock is advisory: a process
 //!   that ignores it (`dd`, an editor, `truncate`) can still change the
 //!   bytes under a reference (undefined behaviour) or truncate them
 //!   (`SIGBUS`), the caveat of every `mmap`-based store (LMDB included).
@@ -71,13 +71,14 @@
 //!   system cannot allocate raises `SIGBUS` (as in LMDB's `WRITEMAP` mode).
 //!   This is not undefined behaviour but kills the process; keep free space.
 //!
-//! Concurrent readers of a `Bytes` on other threads while the store
+//! Concurrent readers of a [`Bytes`] on other threads while the store
 //! appends are fine: the bytes written are disjoint from every sealed byte.
 
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
 
 #[cfg(not(target_pointer_width = "64"))]
@@ -87,7 +88,7 @@ compile_error!("feature `mmap` needs a 64-bit target: offsets and mappings are 6
 struct Segment {
     map: MmapRaw,
     /// The locked file this segment maps, if any: holding it open holds the
-    /// lock, so no cooperating store opens the file while a `Bytes` into
+    /// lock, so no cooperating store opens the file while a [`Bytes`] into
     /// the segment lives (module docs).
     _file: Option<Arc<File>>,
 }
@@ -127,6 +128,32 @@ impl std::fmt::Debug for Arena {
             .field("sealed", &self.sealed)
             .field("file_backed", &self.file.is_some())
             .finish()
+    }
+}
+
+/// The owner behind a [`Bytes`] from [`Arena::share`]: the segment (kept
+/// mapped by the `Arc`) and a range of sealed bytes in it.
+struct Shared {
+    seg: Arc<Segment>,
+    /// Offset in the segment; `start + len <= seg.map.len()`.
+    start: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for Shared {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `Shared` is only built by `Arena::share`, which checked
+        // that `start..start + len` lies inside this segment's mapping and
+        // below the arena's sealed watermark. The mapping stays mapped while
+        // `self.seg` is alive (it is unmapped only when the last `Arc` drops),
+        // so the pointer is valid for `len` reads for the life of `&self`.
+        // Sealed bytes are never written again: the arena writes only at or
+        // past the watermark, which never falls, or below `head`, which
+        // `share` excludes; a dropped arena writes nothing; other stores are
+        // locked out of the file while `self.seg` holds it open (module
+        // docs). So nothing mutates them while the returned slice lives.
+        unsafe { std::slice::from_raw_parts(self.seg.map.as_ptr().add(self.start), self.len) }
     }
 }
 
@@ -228,6 +255,26 @@ impl Arena {
         // `&mut self`, which the borrow excludes; other stores are locked out
         // (module docs).
         Some(unsafe { std::slice::from_raw_parts(s.seg.map.as_ptr().add(start), n) })
+    }
+
+    /// The sealed bytes `off..off + len` as a [`Bytes`] that references the
+    /// mapping (no copy) and stays valid after the arena changes or is
+    /// dropped; `None` unless they lie in `head..sealed`, inside one segment.
+    #[inline]
+    pub(crate) fn share(&self, off: u64, len: u64) -> Option<Bytes> {
+        if off < self.head || off.checked_add(len)? > self.sealed {
+            return None;
+        }
+        if len == 0 {
+            return Some(Bytes::new());
+        }
+        let (s, start) = self.locate(off, len)?;
+        let len = usize::try_from(len).ok()?;
+        Some(Bytes::from_owner(Shared {
+            seg: Arc::clone(&s.seg),
+            start,
+            len,
+        }))
     }
 
     /// Copies `data` to `off`; `None` (nothing written) unless the range lies

@@ -77,7 +77,35 @@ struct Persist {
 /// (for writes) an append: O(1) amortized at any size. `get_ref` returns a
 /// slice of the mapping; values are stored at 16-byte-aligned offsets of
 /// page-aligned mappings, so [`StateStoreExt::with_archived`](crate::state::StateStoreExt::with_archived)
-/// reads `&Archived<T>` in place without copying. `get` copies the value into a new [`Bytes`].
+/// reads `&Archived<T>` in place without copying.
+///
+/// `get` does not copy either: the [`Bytes`] it returns references the
+/// mapping (as do the values of `prefix_scan` and `range_scan`), so it costs
+/// the probe plus one small allocation (the `Bytes` owner) and a reference
+/// count, and never touches the value's cache lines until they are read.
+/// This is sound because the mapping is append-only: it is made of segments
+/// that never move (growth maps a new segment after the last one instead of
+/// moving it), a value's bytes are never written again once written, and
+/// compaction, [`clear`](StateStore::clear) and
+/// [`restore`](StateStore::restore) move to a fresh mapping (or file)
+/// instead of reusing the old one. A `Bytes` from `get` therefore keeps the
+/// value it had however the store changes afterwards, and outlives the store.
+///
+/// The price of that is what a held `Bytes` keeps alive:
+///
+/// - *Its segment.* The whole segment it points into (up to half the mapping)
+///   stays mapped until the `Bytes` and every clone of it are dropped, even
+///   after compaction, `clear` or dropping the store; in the in-memory mode
+///   its touched pages stay in RAM (or swap). In the persistent mode a
+///   segment of a file replaced by a compaction keeps that unlinked file's
+///   disk blocks allocated. Copy a value you keep for long
+///   (`Bytes::copy_from_slice`, `to_vec`) instead of holding the `Bytes`.
+/// - *The file lock (persistent mode).* The store file stays locked while any
+///   `Bytes` from it lives, so reopening it after dropping the store fails
+///   with [`StateError::Locked`] until those values are dropped. (Otherwise
+///   the next opener would append over records written after the last
+///   `flush`, which a `Bytes` may reference.) Values from a file since
+///   replaced by a compaction do not lock the current file.
 ///
 /// Ordered scans and [`snapshot`](StateStore::snapshot) use a sorted array of
 /// the keys, built by the first scan (O(n log n), 32 bytes per key) and then
@@ -108,7 +136,9 @@ struct Persist {
 /// mapped size is within about 1.5 times the log, as with one growing
 /// mapping. A record never straddles two segments: the end of a segment
 /// too small for the next record becomes a padding record (not garbage,
-/// dropped by compaction).
+/// dropped by compaction). Segments no longer used by the store but still
+/// referenced by a `Bytes` from `get` (see *Performance*) add to the address
+/// space (and to RAM or disk, for the pages they hold) until it is dropped.
 ///
 /// # Space reclamation
 ///
@@ -172,12 +202,14 @@ struct Persist {
 /// not write the file while it is open. Writing into a sparse region of the
 /// file on a full disk raises `SIGBUS`, as with any writable file mapping.
 /// Within the process, no mapping ever moves or is unmapped while a slice
-/// from [`get_ref`](StateStore::get_ref) (which borrows `&self`) points
+/// from [`get_ref`](StateStore::get_ref) (which borrows `&self`) or a
+/// `Bytes` from [`get`](StateStore::get) (which holds its segment) points
 /// into it, and no byte a value occupies is ever written again; the
 /// argument is spelled out in the `arena` module.
 ///
 /// Dropping a persistent store does not flush: changes after the last
-/// `flush` are discarded, as after a crash.
+/// `flush` are discarded, as after a crash. The file stays locked until
+/// every `Bytes` from it is dropped too (see *Performance*).
 pub struct MmapStateStore {
     index: HashMap<KeyBuf, Loc>,
     arena: Arena,
@@ -550,7 +582,8 @@ impl MmapStateStore {
     }
 
     /// Current size of the mapping in bytes, summed over its segments (the
-    /// file size in persistent mode).
+    /// file size in persistent mode). Segments the store no longer uses but
+    /// that a `Bytes` from `get` still references are not counted.
     pub fn mapped_len(&self) -> u64 {
         self.arena.len()
     }
@@ -813,6 +846,13 @@ impl MmapStateStore {
         self.arena.slice(loc.val_off, u64::from(loc.val_len))
     }
 
+    /// The value of `key` as a `Bytes` referencing the mapping (no copy).
+    #[inline]
+    fn shared_value(&self, key: &[u8]) -> Option<Bytes> {
+        let loc = self.index.get(key)?;
+        self.arena.share(loc.val_off, u64::from(loc.val_len))
+    }
+
     /// Live entries with keys `>= start`, in key order, as slices of the
     /// mapping (no copy): what the typed `Mmap` tables scan with.
     pub(crate) fn entries_from<'a>(
@@ -850,11 +890,8 @@ impl MmapStateStore {
     }
 
     fn pair(&self, key: &KeyBuf) -> Option<(Bytes, Bytes)> {
-        let value = self.value_of(key.as_slice())?;
-        Some((
-            Bytes::copy_from_slice(key.as_slice()),
-            Bytes::copy_from_slice(value),
-        ))
+        let value = self.shared_value(key.as_slice())?;
+        Some((Bytes::copy_from_slice(key.as_slice()), value))
     }
 }
 
@@ -875,7 +912,7 @@ fn write_record(arena: &mut Arena, off: u64, kind: Kind, key: &[u8], value: &[u8
 impl StateStore for MmapStateStore {
     #[inline]
     fn get(&self, key: &[u8]) -> Option<Bytes> {
-        self.value_of(key).map(Bytes::copy_from_slice)
+        self.shared_value(key)
     }
 
     #[inline]
