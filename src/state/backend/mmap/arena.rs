@@ -74,6 +74,7 @@
 //! Concurrent readers of a [`Bytes`] on other threads while the store
 //! appends are fine: the bytes written are disjoint from every sealed byte.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
@@ -100,6 +101,12 @@ struct Seg {
     /// Length of the mapping (`map.len()`, kept here to avoid a dereference).
     len: u64,
     seg: Arc<Segment>,
+    /// A [`Bytes`] over the sealed bytes of the segment from
+    /// `max(base, head)` (as far as they were sealed when it was made):
+    /// [`Arena::share`] returns slices of it, which costs one reference
+    /// count instead of an allocation per call. Rebuilt when a value past
+    /// its end is asked for.
+    view: Cell<Option<Bytes>>,
 }
 
 impl Seg {
@@ -262,19 +269,33 @@ impl Arena {
     /// dropped; `None` unless they lie in `head..sealed`, inside one segment.
     #[inline]
     pub(crate) fn share(&self, off: u64, len: u64) -> Option<Bytes> {
-        if off < self.head || off.checked_add(len)? > self.sealed {
+        let end = off.checked_add(len)?;
+        if off < self.head || end > self.sealed {
             return None;
         }
         if len == 0 {
             return Some(Bytes::new());
         }
-        let (s, start) = self.locate(off, len)?;
-        let len = usize::try_from(len).ok()?;
-        Some(Bytes::from_owner(Shared {
-            seg: Arc::clone(&s.seg),
-            start,
-            len,
-        }))
+        let (s, _) = self.locate(off, len)?;
+        let from = s.base.max(self.head);
+        let view = match s.view.take() {
+            Some(v) if end <= from.saturating_add(v.len() as u64) => v,
+            _ => {
+                // Every byte of `from..to` is sealed: `off >= head`,
+                // `end <= sealed` and `end <= s.end()` were checked.
+                let to = self.sealed.min(s.end());
+                Bytes::from_owner(Shared {
+                    seg: Arc::clone(&s.seg),
+                    start: usize::try_from(from - s.base).ok()?,
+                    len: usize::try_from(to.checked_sub(from)?).ok()?,
+                })
+            }
+        };
+        let rel = usize::try_from(off.checked_sub(from)?).ok()?;
+        let n = usize::try_from(len).ok()?;
+        let out = (rel.checked_add(n)? <= view.len()).then(|| view.slice(rel..rel + n));
+        s.view.set(Some(view));
+        out
     }
 
     /// Copies `data` to `off`; `None` (nothing written) unless the range lies
@@ -336,6 +357,7 @@ impl Arena {
                 map,
                 _file: self.file.clone(),
             }),
+            view: Cell::new(None),
         });
         Ok(())
     }

@@ -80,9 +80,13 @@ struct Persist {
 /// reads `&Archived<T>` in place without copying.
 ///
 /// `get` does not copy either: the [`Bytes`] it returns references the
-/// mapping (as do the values of `prefix_scan` and `range_scan`), so it costs
-/// the probe plus one small allocation (the `Bytes` owner) and a reference
-/// count, and never touches the value's cache lines until they are read.
+/// mapping (as do the values of `prefix_scan` and `range_scan`). The store
+/// keeps one shared `Bytes` per mapping segment and returns slices of it, so
+/// `get` costs the probe plus an atomic reference count (an allocation only
+/// when the value was written after that shared `Bytes` was made), and never
+/// touches the value's cache lines until they are read. The atomic
+/// increment and decrement still make `get` slower than
+/// [`get_ref`](StateStore::get_ref), which is the cheapest read.
 /// This is sound because the mapping is append-only: it is made of segments
 /// that never move (growth maps a new segment after the last one instead of
 /// moving it), a value's bytes are never written again once written, and
@@ -668,7 +672,11 @@ impl MmapStateStore {
         let cur = self.arena.len();
         let add = need
             .max(cur / 2)
-            .max((self.data_start + self.initial_capacity).saturating_sub(cur))
+            .max(
+                self.data_start
+                    .saturating_add(self.initial_capacity)
+                    .saturating_sub(cur),
+            )
             .max(GROWTH_GRANULE);
         let add = round_up(add, GROWTH_GRANULE);
         let minimal = round_up(need, GROWTH_GRANULE);
