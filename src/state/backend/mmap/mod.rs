@@ -102,7 +102,7 @@ struct Persist {
 ///   after compaction, `clear` or dropping the store; in the in-memory mode
 ///   its touched pages stay in RAM (or swap). In the persistent mode a
 ///   segment of a file replaced by a compaction keeps that unlinked file's
-///   disk blocks allocated. Copy a value you keep for long
+///   disk blocks allocated and its file descriptor open. Copy a value you keep for long
 ///   (`Bytes::copy_from_slice`, `to_vec`) instead of holding the `Bytes`.
 /// - *The file lock (persistent mode).* The store file stays locked while any
 ///   `Bytes` from it lives, so reopening it after dropping the store fails
