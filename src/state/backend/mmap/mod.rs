@@ -1,8 +1,8 @@
 //! [`MmapStateStore`]: values in a memory map (anonymous or file-backed), an
 //! O(1) hash index in RAM, crash-safe commits at [`flush`](StateStore::flush).
 //!
-//! Layers, from unsafe to safe: `arena` (the only `unsafe`: the mapping and
-//! its growth), `format` (byte layout, checksums, validated decoding), `file`
+//! Layers, from unsafe to safe: `arena` (the only `unsafe`: mapped segments,
+//! their growth, and zero-copy `Bytes` into them), `format` (byte layout, checksums, validated decoding), `file`
 //! (locking, write-new-then-rename), and this module (index, accounting,
 //! commit protocol).
 
@@ -19,8 +19,8 @@ use bytes::Bytes;
 
 use self::arena::Arena;
 use self::format::{
-    pad16, read_record, record_header, record_len, slice, Kind, Record, Slot, SlotState,
-    DATA_START, MAGIC, REC_HEADER, SLOT_LEN, SLOT_OFFSETS, SLOT_PAGE,
+    pad16, read_record, record_header, record_len, Kind, Record, Slot, SlotState, DATA_START,
+    MAGIC, REC_HEADER, SLOT_LEN, SLOT_OFFSETS, SLOT_PAGE,
 };
 use self::scan::ScanIndex;
 use super::key_buf::KeyBuf;
@@ -86,10 +86,41 @@ enum Pick {
 /// (for writes) an append: O(1) amortized at any size. The index is a
 /// linear-probing table whose slots hold the key inline, so a probe reads
 /// its slot directly (no control-byte array first). `get_ref` returns a
-/// slice of the mapping; values are stored at 16-byte-aligned offsets of a
-/// page-aligned mapping, so [`StateStoreExt::with_archived`](crate::state::StateStoreExt::with_archived)
-/// reads `&Archived<T>` in place without copying. `get` copies the value
-/// into a new [`Bytes`] (the mapping can move when it grows).
+/// slice of the mapping; values are stored at 16-byte-aligned offsets of
+/// page-aligned mappings, so [`StateStoreExt::with_archived`](crate::state::StateStoreExt::with_archived)
+/// reads `&Archived<T>` in place without copying.
+///
+/// `get` does not copy either: the [`Bytes`] it returns references the
+/// mapping (as do the values of `prefix_scan` and `range_scan`). The store
+/// keeps one shared `Bytes` per mapping segment and returns slices of it, so
+/// `get` costs the probe plus an atomic reference count (an allocation only
+/// when the value was written after that shared `Bytes` was made), and never
+/// touches the value's cache lines until they are read. The atomic
+/// increment and decrement still make `get` slower than
+/// [`get_ref`](StateStore::get_ref), which is the cheapest read.
+/// This is sound because the mapping is append-only: it is made of segments
+/// that never move (growth maps a new segment after the last one instead of
+/// moving it), a value's bytes are never written again once written, and
+/// compaction, [`clear`](StateStore::clear) and
+/// [`restore`](StateStore::restore) move to a fresh mapping (or file)
+/// instead of reusing the old one. A `Bytes` from `get` therefore keeps the
+/// value it had however the store changes afterwards, and outlives the store.
+///
+/// The price of that is what a held `Bytes` keeps alive:
+///
+/// - *Its segment.* The whole segment it points into (up to half the mapping)
+///   stays mapped until the `Bytes` and every clone of it are dropped, even
+///   after compaction, `clear` or dropping the store; in the in-memory mode
+///   its touched pages stay in RAM (or swap). In the persistent mode a
+///   segment of a file replaced by a compaction keeps that unlinked file's
+///   disk blocks allocated and its file descriptor open. Copy a value you keep for long
+///   (`Bytes::copy_from_slice`, `to_vec`) instead of holding the `Bytes`.
+/// - *The file lock (persistent mode).* The store file stays locked while any
+///   `Bytes` from it lives, so reopening it after dropping the store fails
+///   with [`StateError::Locked`] until those values are dropped. (Otherwise
+///   the next opener would append over records written after the last
+///   `flush`, which a `Bytes` may reference.) Values from a file since
+///   replaced by a compaction do not lock the current file.
 ///
 /// Ordered scans and [`snapshot`](StateStore::snapshot) use a sorted array of
 /// the keys, built by the first scan (O(n log n), 32 bytes per key) and then
@@ -111,6 +142,18 @@ enum Pick {
 /// (the in-memory mode can only page to swap): with 16-byte keys and 1 KiB
 /// values a persistent store can hold roughly ten times more state than the
 /// RAM its index needs.
+///
+/// # Address space
+///
+/// The mapping is a list of segments: the first is the starting capacity
+/// (or, when a file is opened, the whole file), and each growth adds one of
+/// about half the mapped size, so there are O(log size) segments and the
+/// mapped size is within about 1.5 times the log, as with one growing
+/// mapping. A record never straddles two segments: the end of a segment
+/// too small for the next record becomes a padding record (not garbage,
+/// dropped by compaction). Segments no longer used by the store but still
+/// referenced by a `Bytes` from `get` (see *Performance*) add to the address
+/// space (and to RAM or disk, for the pages they hold) until it is dropped.
 ///
 /// # Space reclamation
 ///
@@ -173,12 +216,15 @@ enum Pick {
 /// [`StateError::Locked`]. The lock is advisory: programs that ignore it must
 /// not write the file while it is open. Writing into a sparse region of the
 /// file on a full disk raises `SIGBUS`, as with any writable file mapping.
-/// Within the process, growing the mapping (which moves it) needs `&mut self`
-/// while every slice from [`get_ref`](StateStore::get_ref) borrows `&self`,
-/// so the borrow checker rules out dangling slices.
+/// Within the process, no mapping ever moves or is unmapped while a slice
+/// from [`get_ref`](StateStore::get_ref) (which borrows `&self`) or a
+/// `Bytes` from [`get`](StateStore::get) (which holds its segment) points
+/// into it, and no byte a value occupies is ever written again; the
+/// argument is spelled out in the `arena` module.
 ///
 /// Dropping a persistent store does not flush: changes after the last
-/// `flush` are discarded, as after a crash.
+/// `flush` are discarded, as after a crash. The file stays locked until
+/// every `Bytes` from it is dropped too (see *Performance*).
 pub struct MmapStateStore {
     index: KeyIndex<Loc>,
     arena: Arena,
@@ -232,6 +278,15 @@ fn next_seq(seq: u64) -> Result<u64> {
     seq.checked_add(1).ok_or_else(|| {
         StateError::CapacityExceeded("commit sequence numbers of the state file exhausted".into())
     })
+}
+
+/// Reads `buf.len()` bytes of `file` at `offset` (zeros past its end are an
+/// error, like a short file).
+fn read_exact_at(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))?;
+    f.read_exact(buf)
 }
 
 /// Counters and index rebuilt by a replay.
@@ -309,7 +364,7 @@ impl MmapStateStore {
     pub fn in_memory(capacity: usize) -> Self {
         MmapStateStore {
             index: KeyIndex::default(),
-            arena: Arena::anon(capacity),
+            arena: Arena::anon(round_up(capacity as u64, GROWTH_GRANULE)),
             persist: None,
             sorted: OnceCell::new(),
             data_start: 0,
@@ -403,7 +458,7 @@ impl MmapStateStore {
     /// Writes a new, empty store file: built in the temporary file, then
     /// renamed over `path`, so a crash leaves either no store or a valid one.
     fn create(path: &Path, initial_capacity: u64) -> Result<Self> {
-        let mut store = Self::empty_persistent(path, Arena::anon(0), 0, initial_capacity);
+        let mut store = Self::empty_persistent(path, Arena::empty(), 0, initial_capacity);
         store.rewrite_file()?;
         Ok(store)
     }
@@ -432,16 +487,16 @@ impl MmapStateStore {
                 what,
             ));
         }
-        let arena = Arena::file(file, len)
-            .map_err(|e| StateError::io(format!("mapping {}", path.display()), e))?;
-        let bytes = arena.bytes();
         let mut best: Option<(usize, Slot)> = None;
         let mut older: Option<(usize, Slot)> = None;
         let mut bad_checksum = None;
         let mut any_magic = false;
         for (i, &slot_off) in SLOT_OFFSETS.iter().enumerate() {
-            let raw = slice(bytes, slot_off, slot_off + SLOT_LEN as u64).unwrap_or_default();
-            match format::decode_slot(raw) {
+            // Read through the file: the mapping comes after the checks.
+            let mut raw = [0u8; SLOT_LEN];
+            read_exact_at(&file, slot_off, &mut raw)
+                .map_err(|e| StateError::io(format!("reading {}", path.display()), e))?;
+            match format::decode_slot(&raw) {
                 SlotState::Valid(s) => {
                     any_magic = true;
                     match best {
@@ -511,8 +566,24 @@ impl MmapStateStore {
                 ),
             ));
         }
+        // Growth maps new windows of the file at its current end, which must
+        // be aligned like every segment so records never straddle two. Only
+        // a file cut outside the store is unaligned; extend it (sparse, past
+        // the committed end, which replay ignores).
+        let len = if len % GROWTH_GRANULE == 0 {
+            len
+        } else {
+            let aligned = round_up(len, GROWTH_GRANULE);
+            file.set_len(aligned)
+                .map_err(|e| StateError::io(format!("extending {}", path.display()), e))?;
+            aligned
+        };
+        let mut arena = Arena::file(file, len, DATA_START)
+            .map_err(|e| StateError::io(format!("mapping {}", path.display()), e))?;
+        arena.seal(slot.committed_end);
+        let log = arena.slice(0, slot.committed_end).unwrap_or_default();
         arena.advise_sequential(true);
-        let r = replay(bytes, DATA_START, slot.committed_end, slot.live_count, &at);
+        let r = replay(log, DATA_START, slot.committed_end, slot.live_count, &at);
         arena.advise_sequential(false);
         let r = r?;
         if r.index.len() as u64 != slot.live_count {
@@ -568,7 +639,9 @@ impl MmapStateStore {
         }
     }
 
-    /// Current size of the mapping in bytes (the file size in persistent mode).
+    /// Current size of the mapping in bytes, summed over its segments (the
+    /// file size in persistent mode). Segments the store no longer uses but
+    /// that a `Bytes` from `get` still references are not counted.
     pub fn mapped_len(&self) -> u64 {
         self.arena.len()
     }
@@ -597,12 +670,25 @@ impl MmapStateStore {
             .map(|n| pad16(n - REC_HEADER))
             .ok_or_else(|| StateError::InvalidArgument(format!("gap of {bytes} bytes")))?;
         self.ensure(len)?;
+        self.append_pad(len)
+    }
+
+    /// Appends a padding record of `len` bytes (a multiple of 16, at least
+    /// 16) at the log end, which has room for its header.
+    fn append_pad(&mut self, len: u64) -> Result<()> {
         let off = self.log_end;
         let h = record_header(off, Kind::Pad, len as u32, (len >> 32) as u32, &[], &[]);
         self.write_at(off, &h)?;
-        self.log_end += len;
+        self.advance(len);
         self.pad_bytes += len;
         Ok(())
+    }
+
+    /// Moves the log end past `len` bytes just written and publishes them:
+    /// from now on they are only read (and may be shared), never rewritten.
+    fn advance(&mut self, len: u64) {
+        self.log_end += len;
+        self.arena.seal(self.log_end);
     }
 
     fn should_compact(&self) -> bool {
@@ -623,37 +709,54 @@ impl MmapStateStore {
         }
     }
 
-    /// Makes room for `n` more bytes of records, plus one record header.
+    /// Makes room for `n` more bytes of records, plus one record header,
+    /// in the segment holding the log end (records never straddle two
+    /// segments: a value must be one slice of one mapping).
+    ///
+    /// If the last segment is too small, a new one is mapped after it (the
+    /// old ones never move: `Bytes` may reference them) and the rest of the
+    /// old segment is filled with a padding record. The new segment takes
+    /// the mapped size to about 1.5 times what it was, as a single growing
+    /// mapping would, so there are O(log size) segments.
     fn ensure(&mut self, n: u64) -> Result<()> {
-        let need = self.log_end.saturating_add(n).saturating_add(REC_HEADER);
-        let cur = self.arena.len();
-        if need <= cur {
+        let need = n.saturating_add(REC_HEADER);
+        if self.arena.room(self.log_end) >= need {
             return Ok(());
         }
-        let target = need
-            .max(cur.saturating_add(cur / 2))
-            .max(self.data_start + self.initial_capacity)
+        let cur = self.arena.len();
+        let add = need
+            .max(cur / 2)
+            .max(
+                self.data_start
+                    .saturating_add(self.initial_capacity)
+                    .saturating_sub(cur),
+            )
             .max(GROWTH_GRANULE);
-        let target = round_up(target, GROWTH_GRANULE);
+        let add = round_up(add, GROWTH_GRANULE);
         let minimal = round_up(need, GROWTH_GRANULE);
         // If the generous size cannot be mapped (say a huge starting
         // capacity), fall back to what this write needs.
-        let result = match self.arena.grow(target) {
-            Err(_) if minimal < target => self.arena.grow(minimal),
+        let result = match self.arena.grow(add) {
+            Err(_) if minimal < add => self.arena.grow(minimal),
             other => other,
         };
-        result.map_err(|e| {
-            StateError::io(self.io_context(&format!("growing to {target} bytes:")), e)
-        })?;
+        result
+            .map_err(|e| StateError::io(self.io_context(&format!("growing by {add} bytes:")), e))?;
         if let Some(p) = &mut self.persist {
             p.grown_since_sync = true;
+        }
+        // Segment ends are multiples of the granule and the log end is
+        // 16-aligned, so the rest is 0 or a valid pad length (>= 16).
+        let rest = cur.saturating_sub(self.log_end);
+        if rest > 0 {
+            self.append_pad(rest)?;
         }
         Ok(())
     }
 
     /// Copies `bytes` into the arena at `off` (inside the space `ensure`d).
     fn write_at(&mut self, off: u64, bytes: &[u8]) -> Result<()> {
-        write_into(&mut self.arena, off, bytes).ok_or_else(|| {
+        self.arena.write(off, bytes).ok_or_else(|| {
             StateError::corruption(
                 self.location(off),
                 "internal: write outside the mapped region",
@@ -673,7 +776,7 @@ impl MmapStateStore {
                 "internal: write outside the mapped region",
             )
         })?;
-        self.log_end += len;
+        self.advance(len);
         Ok(val_off)
     }
 
@@ -683,14 +786,12 @@ impl MmapStateStore {
         let mut offsets = Vec::with_capacity(self.index.len());
         let mut off = start;
         for (key, loc) in self.index.iter() {
-            let value = slice(
-                self.arena.bytes(),
-                loc.val_off,
-                loc.val_off + u64::from(loc.val_len),
-            )
-            .ok_or_else(|| {
-                StateError::corruption(self.location(loc.val_off), "value outside the mapping")
-            })?;
+            let value = self
+                .arena
+                .slice(loc.val_off, u64::from(loc.val_len))
+                .ok_or_else(|| {
+                    StateError::corruption(self.location(loc.val_off), "value outside the mapping")
+                })?;
             let val_off =
                 write_record(dst, off, Kind::Put, key.as_slice(), value).ok_or_else(|| {
                     StateError::corruption(self.location(off), "internal: compaction overflow")
@@ -701,16 +802,29 @@ impl MmapStateStore {
         Ok((offsets, off))
     }
 
-    /// Points the index at the compacted copy and resets the counters.
-    fn install(&mut self, arena: Arena, offsets: Vec<u64>, end: u64) {
+    /// Points the index at the compacted copy and resets the counters. The
+    /// old arena is dropped; its segments stay mapped while a `Bytes` from
+    /// `get` references them.
+    fn install(&mut self, mut arena: Arena, offsets: Vec<u64>, end: u64) {
         for (loc, off) in self.index.values_mut().zip(offsets) {
             loc.val_off = off;
         }
+        arena.seal(end);
         self.arena = arena;
         self.log_end = end;
         self.garbage_bytes = 0;
         self.pad_bytes = 0;
         debug_assert_eq!(self.live_record_bytes, end - self.data_start);
+    }
+
+    /// A new anonymous arena with room for `need` bytes: as large as the
+    /// starting capacity if that can be mapped, else just `need`.
+    fn fresh_anon(&self, need: u64) -> Result<Arena> {
+        let minimal = round_up(need.max(1), GROWTH_GRANULE);
+        let generous = minimal.max(round_up(self.initial_capacity, GROWTH_GRANULE));
+        Arena::try_anon(generous)
+            .or_else(|_| Arena::try_anon(minimal))
+            .map_err(|e| StateError::io("creating an anonymous mapping", e))
     }
 
     fn compacted_capacity(&self) -> u64 {
@@ -724,9 +838,7 @@ impl MmapStateStore {
 
     fn compact_in_memory(&mut self) -> Result<()> {
         let cap = self.compacted_capacity();
-        let mut arena = usize::try_from(cap)
-            .map_err(std::io::Error::other)
-            .and_then(Arena::try_anon)
+        let mut arena = Arena::try_anon(cap)
             .map_err(|e| StateError::io("creating an anonymous mapping for compaction", e))?;
         let (offsets, end) = self.copy_live(&mut arena, 0)?;
         self.install(arena, offsets, end);
@@ -814,7 +926,7 @@ impl MmapStateStore {
         let io = |what: &str, e| StateError::io(format!("{what} {}", tmp.display()), e);
         let result = (|| {
             tmp_file.set_len(cap).map_err(|e| io("sizing", e))?;
-            let mut arena = Arena::file(tmp_file, cap).map_err(|e| io("mapping", e))?;
+            let mut arena = Arena::file(tmp_file, cap, DATA_START).map_err(|e| io("mapping", e))?;
             let (offsets, end) = self.copy_live(&mut arena, DATA_START)?;
             let slot = Slot {
                 seq,
@@ -822,7 +934,7 @@ impl MmapStateStore {
                 committed_end: end,
                 live_count: self.index.len() as u64,
             };
-            write_into(&mut arena, 0, &slot.encode()).ok_or_else(|| {
+            arena.write(0, &slot.encode()).ok_or_else(|| {
                 StateError::corruption(tmp.display().to_string(), "no room for header")
             })?;
             arena.sync_range(0, end).map_err(|e| io("syncing", e))?;
@@ -861,8 +973,14 @@ impl MmapStateStore {
     #[inline]
     fn value_of(&self, key: &[u8]) -> Option<&[u8]> {
         let loc = self.index.get(key)?;
-        let start = loc.val_off as usize;
-        self.arena.bytes().get(start..start + loc.val_len as usize)
+        self.arena.slice(loc.val_off, u64::from(loc.val_len))
+    }
+
+    /// The value of `key` as a `Bytes` referencing the mapping (no copy).
+    #[inline]
+    fn shared_value(&self, key: &[u8]) -> Option<Bytes> {
+        let loc = self.index.get(key)?;
+        self.arena.share(loc.val_off, u64::from(loc.val_len))
     }
 
     /// Live entries with keys `>= start`, in key order, as slices of the
@@ -902,22 +1020,9 @@ impl MmapStateStore {
     }
 
     fn pair(&self, key: &KeyBuf) -> Option<(Bytes, Bytes)> {
-        let value = self.value_of(key.as_slice())?;
-        Some((
-            Bytes::copy_from_slice(key.as_slice()),
-            Bytes::copy_from_slice(value),
-        ))
+        let value = self.shared_value(key.as_slice())?;
+        Some((Bytes::copy_from_slice(key.as_slice()), value))
     }
-}
-
-/// Copies `bytes` into `arena` at `off`; `None` if it does not fit.
-fn write_into(arena: &mut Arena, off: u64, bytes: &[u8]) -> Option<()> {
-    let start = usize::try_from(off).ok()?;
-    let dst = arena
-        .bytes_mut()
-        .get_mut(start..start.checked_add(bytes.len())?)?;
-    dst.copy_from_slice(bytes);
-    Some(())
 }
 
 /// Writes a put or delete record at `off`; returns the value offset, or
@@ -928,16 +1033,16 @@ fn write_record(arena: &mut Arena, off: u64, kind: Kind, key: &[u8], value: &[u8
     let h = record_header(off, kind, k, v, key, value);
     let key_off = off + REC_HEADER;
     let val_off = key_off + pad16(u64::from(k));
-    write_into(arena, off, &h)?;
-    write_into(arena, key_off, key)?;
-    write_into(arena, val_off, value)?;
+    arena.write(off, &h)?;
+    arena.write(key_off, key)?;
+    arena.write(val_off, value)?;
     Some(val_off)
 }
 
 impl StateStore for MmapStateStore {
     #[inline]
     fn get(&self, key: &[u8]) -> Option<Bytes> {
-        self.value_of(key).map(Bytes::copy_from_slice)
+        self.shared_value(key)
     }
 
     #[inline]
@@ -1010,6 +1115,9 @@ impl StateStore for MmapStateStore {
         self.size_bytes = 0;
         match &mut self.persist {
             None => {
+                // A fresh mapping, never the old one rewound: values handed
+                // out by `get` reference it and must not change.
+                self.arena = Arena::empty();
                 self.log_end = self.data_start;
                 self.live_record_bytes = 0;
                 self.garbage_bytes = 0;
@@ -1075,8 +1183,15 @@ impl StateStore for MmapStateStore {
             to_u32(v.len(), "value")?;
             total += record_len(k.len() as u64, v.len() as u64);
         }
-        self.ensure(total)?;
-        self.clear();
+        if self.persist.is_some() {
+            self.ensure(total)?;
+            self.clear();
+        } else {
+            // `clear` maps afresh: map first, so a failure changes nothing.
+            let arena = self.fresh_anon(total.saturating_add(REC_HEADER))?;
+            self.clear();
+            self.arena = arena;
+        }
         for (k, v) in snapshot.into_data() {
             self.put(&k, Bytes::from(v))?;
         }
