@@ -81,12 +81,12 @@ mod mmap_values {
     /// the commit of the values file, which records the flush's generation:
     ///
     /// 1. every table commits its state under the new generation without
-    ///    erasing its previous commit ([`Table::prepare_commit`]: an
+    ///    erasing its previous commit (`Table::prepare_commit`: an
     ///    append-only commit, or after `clear`/`restore` a separate
     ///    `<field>.table.next` file);
     /// 2. the values file commits (single values and the generation);
     /// 3. tables rewrite or compact if due, and `.next` files are renamed
-    ///    into place ([`Table::finish_commit`]).
+    ///    into place (`Table::finish_commit`).
     ///
     /// [`open_table`](Self::open_table) brings every table to the values
     /// file's generation: a table one generation ahead (the flush stopped

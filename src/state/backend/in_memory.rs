@@ -242,8 +242,11 @@ impl Layer {
 ///
 /// This backend defines the reference semantics of [`StateStore`]: point
 /// operations in O(log n), prefix and range scans in O(log n + k), entries in
-/// ascending byte order of keys. See the [module docs](self) for the layout
-/// that keeps lookups fast at millions of keys.
+/// ascending byte order of keys. Keys are cut into 7-byte slices packed
+/// into integers, one ordered layer per slice (as in Masstree), and each
+/// layer is a B+ tree whose inner nodes hold only keys and child pointers:
+/// lookups compare integers and miss the cache on their leaf, not on every
+/// level, which keeps them fast at millions of keys.
 ///
 /// Values are [`Bytes`]: `get` returns a reference-counted clone, and values
 /// written by [`put_typed`](crate::state::StateStoreExt::put_typed) stay
