@@ -61,21 +61,21 @@ fn checksum(store: &dyn StateStore) -> laminar_core::state::Result<(u64, u64)> {
 }
 
 /// Builds a fresh, empty store of one backend.
-type MakeStore = Box<dyn Fn() -> Box<dyn StateStore>>;
+type MakeStore = Box<dyn Fn() -> laminar_core::state::Result<Box<dyn StateStore>>>;
 
 fn run(
     name: &str,
-    make: &dyn Fn() -> Box<dyn StateStore>,
+    make: &dyn Fn() -> laminar_core::state::Result<Box<dyn StateStore>>,
     events: u64,
     users: u64,
 ) -> laminar_core::state::Result<u64> {
-    let mut store = make();
+    let mut store = make()?;
     let start = Instant::now();
     process(store.as_mut(), 0, events / 2, users)?;
 
     // Checkpoint: serialize, then "restart" into a fresh store.
     let bytes = store.snapshot().to_bytes()?;
-    let mut store = make();
+    let mut store = make()?;
     store.restore(StateSnapshot::from_bytes(&bytes)?)?;
 
     process(store.as_mut(), events / 2, events, users)?;
@@ -107,13 +107,41 @@ fn main() -> std::process::ExitCode {
     #[allow(unused_mut)]
     let mut backends: Vec<(&str, MakeStore)> = vec![(
         "InMemoryStore",
-        Box::new(|| Box::new(laminar_core::state::InMemoryStore::new())),
+        Box::new(|| Ok(Box::new(laminar_core::state::InMemoryStore::new()))),
     )];
     #[cfg(feature = "ahash")]
     backends.push((
         "AHashMapStore",
-        Box::new(|| Box::new(laminar_core::state::AHashMapStore::new())),
+        Box::new(|| Ok(Box::new(laminar_core::state::AHashMapStore::new()))),
     ));
+    #[cfg(feature = "mmap")]
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("creating a temporary directory: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    #[cfg(feature = "mmap")]
+    {
+        use laminar_core::state::MmapStateStore;
+        backends.push((
+            "Mmap in_memory",
+            Box::new(|| Ok(Box::new(MmapStateStore::in_memory(1 << 20)))),
+        ));
+        // Each call is a fresh file: the restore after the checkpoint goes
+        // into a new store, as after a restart on another machine.
+        let base = dir.path().to_path_buf();
+        let opened = std::cell::Cell::new(0u32);
+        backends.push((
+            "Mmap persistent",
+            Box::new(move || {
+                opened.set(opened.get() + 1);
+                let path = base.join(format!("state-{}.db", opened.get()));
+                Ok(Box::new(MmapStateStore::persistent(path, 1 << 20)?))
+            }),
+        ));
+    }
 
     println!("keyed running count: {events} events over {users} users, checkpoint + restore at half-time");
     let mut digests = Vec::new();
