@@ -29,22 +29,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use laminar_core::state::{MmapStateStore, StateSnapshot, StateStore};
 
+#[path = "common/crash.rs"]
+mod crash;
+use crash::{last, run_and_kill, Rng};
+
 const CHILD_ENV: &str = "MMAP_CRASH_CHILD";
 const SEED_ENV: &str = "MMAP_CRASH_SEED";
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -170,15 +160,6 @@ fn crash_child() {
     }
 }
 
-fn last(report: &str, tag: &str) -> u64 {
-    report
-        .lines()
-        .filter_map(|l| l.strip_prefix(tag))
-        .filter_map(|n| n.split_whitespace().next()?.parse().ok())
-        .next_back()
-        .unwrap_or(0)
-}
-
 /// Replays the child's operations `1..=upto` from `start`; returns the
 /// model after `a` and after `b`.
 fn expected(start: &Map, seed: u64, a: u64, b: u64) -> (Map, Map) {
@@ -225,26 +206,7 @@ struct Stats {
 }
 
 fn kill_once(dir: &Path, seed: u64, run_ms: u64, start: &Map, stats: &mut Stats) -> Map {
-    let report_path = dir.join("report");
-    let _ = std::fs::remove_file(&report_path);
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, dir)
-        .env(SEED_ENV, seed.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(run_ms));
-    let still_running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap(); // SIGKILL
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        still_running,
-        "child exited before the kill: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = std::fs::read_to_string(&report_path).unwrap_or_default();
+    let report = run_and_kill("crash_child", dir, CHILD_ENV, SEED_ENV, seed, run_ms);
     let (a, b) = (last(&report, "A "), last(&report, "B "));
     assert!(b >= a);
     let store = MmapStateStore::persistent(dir.join("state.db"), 0)

@@ -17,11 +17,14 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use laminar_core::state::key::Dict;
 use laminar_core::state::state_store;
+
+#[path = "common/crash.rs"]
+mod crash;
+use crash::{last, run_and_kill, Rng};
 
 const CHILD_ENV: &str = "STRUCT_CRASH_CHILD";
 const SEED_ENV: &str = "STRUCT_CRASH_SEED";
@@ -40,20 +43,6 @@ struct Model {
     counts: BTreeMap<u64, i64>,
     names: BTreeMap<(String, u32), Vec<u8>>,
     watermark: u64,
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 #[derive(Debug)]
@@ -162,14 +151,6 @@ fn struct_crash_child() {
     }
 }
 
-fn last(report: &str, tag: &str) -> u64 {
-    report
-        .lines()
-        .filter_map(|l| l.strip_prefix(tag)?.trim().parse().ok())
-        .next_back()
-        .unwrap_or(0)
-}
-
 /// The model after operations `1..=a` and `1..=b` from `start`.
 fn expected(start: &Model, seed: u64, a: u64, b: u64) -> (Model, Model) {
     let mut rng = Rng(seed);
@@ -187,31 +168,7 @@ fn expected(start: &Model, seed: u64, a: u64, b: u64) -> (Model, Model) {
 /// Kills one child; returns the verified state and whether the kill landed
 /// inside a flush.
 fn kill_once(dir: &Path, seed: u64, run_ms: u64, start: &Model) -> (Model, bool, bool) {
-    let report_path = dir.join("report");
-    let _ = std::fs::remove_file(&report_path);
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "struct_crash_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
-        .env(SEED_ENV, seed.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(run_ms));
-    let still_running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap(); // SIGKILL
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        still_running,
-        "child exited before the kill: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = std::fs::read_to_string(&report_path).unwrap_or_default();
+    let report = run_and_kill("struct_crash_child", dir, CHILD_ENV, SEED_ENV, seed, run_ms);
     let (a, b) = (last(&report, "A "), last(&report, "B "));
     assert!(b >= a);
     let s = Joined::open(dir.join("state"))
