@@ -79,18 +79,22 @@ pub trait Ordered: NativeBackend {
     ) -> impl Iterator<Item = (&'m R, &'m V)>;
 }
 
-/// Ordered in-memory backend: a `BTreeMap` of inline keys to native values.
+/// Ordered in-memory backend: a B+ tree of inline keys to native values.
 ///
 /// Point operations are `O(log n)`; range and prefix scans are in key order.
-/// (The wide-node B+ tree behind `InMemoryStore` was measured slower here:
-/// with entries of a few dozen bytes, std's compact nodes win.)
+/// Nodes are 64 wide; inner nodes hold only keys and child pointers, values
+/// live in the leaves, and a lookup prefetches a node's arrays as it enters
+/// it, so each level costs at most one cache miss. Measured against std's
+/// `BTreeMap` in one process (`Table<(Dict<String>, u64), u64, _>`,
+/// dependent lookups): 0.78x its latency at 1M keys and 0.83x at 10M;
+/// inserting new keys costs 15-20% more.
 #[cfg(feature = "btree")]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash)]
 pub struct BTree;
 
 #[cfg(feature = "btree")]
 impl Backend for BTree {
-    type Map<R: KeyRepr, V> = std::collections::BTreeMap<R, V>;
+    type Map<R: KeyRepr, V> = crate::state::backend::bptree::BPlusTree<R, V>;
     const NAME: &'static str = "BTree";
     const ORDERED: bool = true;
 
@@ -127,7 +131,7 @@ impl NativeBackend for BTree {
         key: R,
         make: impl FnOnce() -> V,
     ) -> Option<&mut V> {
-        Some(map.entry(key).or_insert_with(make))
+        map.get_or_insert_with(key, make)
     }
     fn iter<'m, R: KeyRepr, V: 'm>(
         map: &'m Self::Map<R, V>,
@@ -146,21 +150,19 @@ impl Ordered for BTree {
         lower: Bound<R>,
         upper: Bound<R>,
     ) -> impl Iterator<Item = (&'m R, &'m V)> {
-        // `BTreeMap::range` panics on reversed or empty-excluded bounds: check first.
-        let empty = match (&lower, &upper) {
-            (Bound::Included(a), Bound::Included(b)) => a > b,
-            (Bound::Included(a), Bound::Excluded(b))
-            | (Bound::Excluded(a), Bound::Included(b))
-            | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
-            _ => false,
+        let start = match &lower {
+            Bound::Included(k) => Bound::Included(k),
+            Bound::Excluded(k) => Bound::Excluded(k),
+            Bound::Unbounded => Bound::Unbounded,
         };
-        let bounds = if empty {
-            (Bound::Unbounded, Bound::Unbounded)
-        } else {
-            (lower, upper)
-        };
-        map.range::<R, _>(bounds)
-            .take(if empty { 0 } else { usize::MAX })
+        // Reversed or empty bounds yield nothing: the first key at or past
+        // `lower` is already past `upper`.
+        map.range_from(start)
+            .take_while(move |(k, _)| match &upper {
+                Bound::Included(u) => *k <= u,
+                Bound::Excluded(u) => *k < u,
+                Bound::Unbounded => true,
+            })
     }
 }
 
