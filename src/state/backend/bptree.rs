@@ -92,20 +92,32 @@ fn count_below<K>(keys: &[K], below: impl Fn(&K) -> bool) -> usize {
 
 /// Bytes of a node array that a lookup prefetches when it enters the node.
 ///
-/// A lookup in a node reads its keys, then one child pointer (inner node) or
-/// one value (leaf) at a position that depends on the keys. Loaded one after
-/// the other, those are two cache misses in a row per level; requested
-/// together when the node is entered, they overlap. Arrays longer than this
-/// (a leaf of large values) are not prefetched: their lines would cost more
-/// memory bandwidth than the one miss they save.
+/// Larger arrays (a leaf of large values) are not prefetched: their lines
+/// would cost more memory bandwidth than the one miss they save.
 const PREFETCH_MAX: usize = 1024;
 
-/// Asks the CPU to start loading the cache lines of `items` (a hint: it
-/// neither faults nor changes any value).
+/// Asks the CPU to start loading the cache lines of `items`, a node array of
+/// a tree keyed by `K`, when a lookup enters the node.
+///
+/// A lookup in a node reads its keys, then one child pointer (inner node) or
+/// one value (leaf) at a position that depends on them; with keys of more
+/// than eight bytes a group of [`GROUP`] keys spans two cache lines, so
+/// [`count_below`] itself misses twice in a row. Requested together when the
+/// node is entered, those misses overlap: for `(u32, u64)` keys, dependent
+/// lookups took 0.78x the time of std's `BTreeMap` at 1M keys and 0.83-0.87x
+/// at 10M, against 0.94x with the keys alone not prefetched.
+///
+/// With keys of at most eight bytes (the `u64` words of `InMemoryStore`) it
+/// does nothing: the first pass of [`count_below`] already loads every key
+/// line at once, inner nodes are 1 KiB and a million-key tree's inner levels
+/// stay in cache; prefetching there measured 4-19% slower on dependent
+/// lookups and no faster on independent ones.
+///
+/// A hint only: it neither faults nor changes any value.
 #[inline(always)]
-fn prefetch<T>(items: &[T]) {
+fn prefetch<K, T>(items: &[T]) {
     let bytes = std::mem::size_of_val(items);
-    if bytes > PREFETCH_MAX {
+    if std::mem::size_of::<K>() * GROUP <= 64 || bytes > PREFETCH_MAX {
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -161,8 +173,8 @@ impl<K: Ord, V> Leaf<K, V> {
 
     #[inline]
     fn get(&self, k: &K) -> Option<&V> {
-        prefetch(&self.keys);
-        prefetch(&self.vals);
+        prefetch::<K, _>(&self.keys);
+        prefetch::<K, _>(&self.vals);
         self.vals.get(self.find(k).ok()?)
     }
 
@@ -308,10 +320,10 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
             Root::Inner(n) => n,
         };
         loop {
-            prefetch(&n.keys);
+            prefetch::<K, _>(&n.keys);
             match &n.children {
-                Children::Leaves(c) => prefetch(c),
-                Children::Inners(c) => prefetch(c),
+                Children::Leaves(c) => prefetch::<K, _>(c),
+                Children::Inners(c) => prefetch::<K, _>(c),
             }
             let i = child_index(&n.keys, k);
             match &n.children {
