@@ -13,6 +13,14 @@ pub use crate::state::typed::{layout, Backend, Table, Value};
 pub use ::core;
 pub use ::std;
 
+/// Bytes of B+ tree nodes currently allocated (`InMemoryStore` layers and
+/// typed `BTree` tables). Nodes come from their own page-aligned chunks, not
+/// from the global allocator, so heap accounting must add this (see
+/// `examples/memory.rs`).
+pub fn node_bytes_in_use() -> usize {
+    crate::state::backend::node_alloc::bytes_in_use()
+}
+
 /// Compile-time check that `K` is a key encoding (used for spanned errors).
 pub const fn assert_key<K: Key>() {}
 

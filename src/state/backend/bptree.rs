@@ -29,6 +29,8 @@ use std::ops::Bound;
 
 use arrayvec::ArrayVec;
 
+use super::node_alloc::NodeBox;
+
 /// Entries per leaf and children per inner node.
 const CAP: usize = 64;
 /// Fewest entries (children) of a node other than the root.
@@ -52,14 +54,14 @@ struct Inner<K, V> {
 /// allocations), so inner nodes stay small.
 #[derive(Clone)]
 enum Children<K, V> {
-    Leaves(ArrayVec<Box<Leaf<K, V>>, CAP>),
-    Inners(ArrayVec<Box<Inner<K, V>>, CAP>),
+    Leaves(ArrayVec<NodeBox<Leaf<K, V>>, CAP>),
+    Inners(ArrayVec<NodeBox<Inner<K, V>>, CAP>),
 }
 
 #[derive(Clone)]
 enum Root<K, V> {
-    Leaf(Box<Leaf<K, V>>),
-    Inner(Box<Inner<K, V>>),
+    Leaf(NodeBox<Leaf<K, V>>),
+    Inner(NodeBox<Inner<K, V>>),
 }
 
 /// Keys per group in [`count_below`]: eight `u64` keys fill a cache line.
@@ -390,7 +392,7 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
     /// split.
     pub(crate) fn entry(&mut self, k: K) -> Entry<'_, K, V> {
         let BPlusTree { root, len } = self;
-        let root = root.get_or_insert_with(|| Root::Leaf(Box::new(Leaf::new())));
+        let root = root.get_or_insert_with(|| Root::Leaf(NodeBox::new(Leaf::new())));
         let grow = match root {
             Root::Leaf(l) => l.needs_split(&k),
             Root::Inner(n) => n.children.len() == CAP,
@@ -398,12 +400,12 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
         if grow {
             // The tree grows at the top: a new root whose only child is the
             // old root, which is then split like any full child.
-            let placeholder = Root::Leaf(Box::new(Leaf::new()));
+            let placeholder = Root::Leaf(NodeBox::new(Leaf::new()));
             let children = match std::mem::replace(root, placeholder) {
                 Root::Leaf(l) => Children::Leaves(std::iter::once(l).collect()),
                 Root::Inner(n) => Children::Inners(std::iter::once(n).collect()),
             };
-            let mut n = Box::new(Inner {
+            let mut n = NodeBox::new(Inner {
                 keys: ArrayVec::new(),
                 children,
             });
@@ -574,14 +576,14 @@ fn split_child<K: Clone, V>(n: &mut Inner<K, V>, i: usize) {
             let Some((sep, right)) = c.get_mut(i).and_then(|l| l.split()) else {
                 return;
             };
-            c.insert(i + 1, Box::new(right));
+            c.insert(i + 1, NodeBox::new(right));
             sep
         }
         Children::Inners(c) => {
             let Some((sep, right)) = c.get_mut(i).and_then(|n| n.split()) else {
                 return;
             };
-            c.insert(i + 1, Box::new(right));
+            c.insert(i + 1, NodeBox::new(right));
             sep
         }
     };

@@ -4,6 +4,7 @@ pub(crate) mod bptree;
 pub(crate) mod key_buf;
 #[cfg(feature = "mmap")]
 pub(crate) mod key_index;
+pub(crate) mod node_alloc;
 #[cfg(any(feature = "ahash", feature = "mmap"))]
 pub(crate) mod probe_table;
 
