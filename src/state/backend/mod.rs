@@ -1,6 +1,7 @@
 //! Byte-level backends implementing [`StateStore`](crate::state::StateStore).
 
 pub(crate) mod bptree;
+pub(crate) mod huge_pages;
 pub(crate) mod key_buf;
 #[cfg(feature = "mmap")]
 pub(crate) mod key_index;

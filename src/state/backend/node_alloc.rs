@@ -1,15 +1,10 @@
 //! [`NodeBox`]: an owning pointer, like `Box`, for B+ tree nodes, allocated
 //! from 2 MiB chunks that the kernel is asked to back with huge pages.
 //!
-//! A lookup in a large tree misses the cache on a node or two, and with 4 KiB
-//! pages each of those misses also misses the TLB and walks the page tables.
-//! On the benchmark VM a dependent DRAM access costs 217 ns over a 512 MiB
-//! working set with 4 KiB pages and 178 ns with 2 MiB pages (a plain pointer
-//! chase). Nodes are therefore carved out of 2 MiB-aligned chunks on which
-//! Linux is asked for transparent huge pages (`madvise(MADV_HUGEPAGE)`; with
-//! `/sys/kernel/mm/transparent_hugepage/enabled` set to `madvise` or
-//! `always`). Elsewhere, or if the kernel declines, the chunks are ordinary
-//! memory and everything works the same.
+//! A lookup in a large tree misses the cache on a node or two, and each miss
+//! also walks the page tables unless the node sits on a huge page (see
+//! [`huge_pages`]). Nodes are therefore carved out of 2 MiB-aligned chunks
+//! from [`huge_pages::map`].
 //!
 //! The first chunk of each block size stays in 4 KiB pages, so a small tree
 //! does not cost a resident 2 MiB page; later chunks ask for huge pages.
@@ -26,8 +21,10 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
+use super::huge_pages;
+
 /// Chunk size and alignment: one huge page.
-const CHUNK: usize = 2 << 20;
+const CHUNK: usize = huge_pages::HUGE_PAGE;
 /// Block sizes are multiples of a cache line, and blocks start on one.
 const LINE: usize = 64;
 /// Largest type served from chunks; larger or more aligned types use the
@@ -81,59 +78,10 @@ const fn block_size<T>() -> usize {
     Layout::new::<T>().size().div_ceil(LINE) * LINE
 }
 
-/// A fresh 2 MiB-aligned chunk, with huge pages requested if `huge`, or
-/// `None` if the system has no memory for it.
-#[cfg(target_os = "linux")]
+/// A fresh chunk, with huge pages requested if `huge`, or `None` if the
+/// system has no memory for it. Chunks are never released (module docs).
 fn new_chunk(huge: bool) -> Option<usize> {
-    // Map twice the size and trim, so the chunk is aligned to a huge page
-    // (a huge page can only back an aligned 2 MiB range).
-    let len = 2 * CHUNK;
-    // SAFETY: an anonymous private mapping at an address of the kernel's
-    // choosing; it aliases nothing. The result is checked for failure.
-    let raw = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if raw == libc::MAP_FAILED {
-        return None;
-    }
-    let start = raw as usize;
-    let aligned = start.next_multiple_of(CHUNK);
-    let head = aligned - start;
-    let tail = len - head - CHUNK;
-    // SAFETY: both ranges lie inside the mapping just created, outside the
-    // chunk that is kept, and nothing refers to them. Failing to unmap them
-    // would only leave unused address space mapped, so results are ignored.
-    unsafe {
-        if head > 0 {
-            libc::munmap(raw, head);
-        }
-        if tail > 0 {
-            libc::munmap((aligned + CHUNK) as *mut libc::c_void, tail);
-        }
-        // A hint: if the kernel has transparent huge pages off it fails
-        // harmlessly and the chunk stays in 4 KiB pages.
-        if huge {
-            libc::madvise(aligned as *mut libc::c_void, CHUNK, libc::MADV_HUGEPAGE);
-        }
-    }
-    Some(aligned)
-}
-
-/// A fresh chunk from the global allocator (no huge pages off Linux).
-#[cfg(not(target_os = "linux"))]
-fn new_chunk(_huge: bool) -> Option<usize> {
-    let layout = Layout::from_size_align(CHUNK, CHUNK).ok()?;
-    // SAFETY: `layout` has a non-zero size. The chunk is never freed (see
-    // the module docs), so it is never passed back to `dealloc`.
-    let p = unsafe { std::alloc::alloc(layout) };
-    (!p.is_null()).then_some(p as usize)
+    huge_pages::map(CHUNK, huge).map(|p| p.as_ptr() as usize)
 }
 
 /// A block of `size` bytes (a multiple of [`LINE`]), `LINE`-aligned.

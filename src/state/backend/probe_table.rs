@@ -14,6 +14,8 @@
 //! most 5/8, which bounds the expected probe length of a hit to about 1.8
 //! slots and of a miss to about 3.6.
 
+use super::huge_pages::LargeSlice;
+
 /// Largest load, as a fraction `MAX_LOAD_NUM / MAX_LOAD_DEN`.
 const MAX_LOAD_NUM: usize = 5;
 const MAX_LOAD_DEN: usize = 8;
@@ -22,14 +24,16 @@ const MAX_LOAD_DEN: usize = 8;
 /// comparisons.
 #[derive(Clone)]
 pub(crate) struct ProbeTable<T> {
-    slots: Box<[Option<T>]>,
+    /// On huge pages once large (see `huge_pages`): a lookup in a big table
+    /// then misses on its slot without also missing the TLB.
+    slots: LargeSlice<Option<T>>,
     len: usize,
 }
 
 impl<T> Default for ProbeTable<T> {
     fn default() -> Self {
         ProbeTable {
-            slots: Box::new([]),
+            slots: LargeSlice::default(),
             len: 0,
         }
     }
@@ -47,11 +51,16 @@ fn slots_for(n: usize) -> usize {
         .unwrap_or(usize::MAX / 2 + 1)
 }
 
+/// `n` empty slots.
+fn empty_slots<T>(n: usize) -> LargeSlice<Option<T>> {
+    LargeSlice::collect((0..n).map(|_| None))
+}
+
 impl<T> ProbeTable<T> {
     /// A table with room for `n` entries before it grows.
     pub(crate) fn with_capacity(n: usize) -> Self {
         ProbeTable {
-            slots: (0..slots_for(n)).map(|_| None).collect(),
+            slots: empty_slots(slots_for(n)),
             len: 0,
         }
     }
@@ -138,13 +147,14 @@ impl<T> ProbeTable<T> {
     ) {
         // Removing in place would shift entries past the cursor; rebuild
         // from the survivors instead (O(slots), like a resize).
-        let old = std::mem::take(&mut self.slots);
-        let survivors: Vec<T> = Vec::from(old)
-            .into_iter()
-            .flatten()
+        let mut old = std::mem::take(&mut self.slots);
+        let survivors: Vec<T> = old
+            .iter_mut()
+            .filter_map(Option::take)
             .filter_map(|mut t| keep(&mut t).then_some(t))
             .collect();
-        self.slots = (0..slots_for(survivors.len())).map(|_| None).collect();
+        drop(old);
+        self.slots = empty_slots(slots_for(survivors.len()));
         self.len = 0;
         for t in survivors {
             let h = rehash(&t);
@@ -158,12 +168,9 @@ impl<T> ProbeTable<T> {
         if need <= self.capacity() {
             return;
         }
-        let old = std::mem::replace(
-            &mut self.slots,
-            (0..slots_for(need)).map(|_| None).collect(),
-        );
+        let mut old = std::mem::replace(&mut self.slots, empty_slots(slots_for(need)));
         self.len = 0;
-        for t in Vec::from(old).into_iter().flatten() {
+        for t in old.iter_mut().filter_map(Option::take) {
             let h = rehash(&t);
             self.place(h, t);
         }
