@@ -118,17 +118,22 @@ impl<T> LargeSlice<T> {
     /// reported length).
     pub(crate) fn collect(items: impl ExactSizeIterator<Item = T>) -> Self {
         let cap = items.len();
-        let bytes = cap.saturating_mul(std::mem::size_of::<T>());
-        if bytes >= HUGE_PAGE {
-            let run = bytes.next_multiple_of(HUGE_PAGE);
+        // `None` (the Box path) below one huge page, for over-aligned `T`, or
+        // if the size overflows (the Box path then fails as `Vec` does).
+        let run = cap
+            .checked_mul(std::mem::size_of::<T>())
+            .filter(|&bytes| bytes >= HUGE_PAGE && std::mem::align_of::<T>() <= HUGE_PAGE)
+            .and_then(|bytes| bytes.checked_next_multiple_of(HUGE_PAGE));
+        if let Some(run) = run {
             if let Some(base) = map(run, true) {
                 let ptr = base.cast::<T>();
                 let mut len = 0;
                 for item in items.take(cap) {
                     // SAFETY: `len < cap`, so the slot is inside the run
-                    // (`cap * size_of::<T>() <= run`), aligned (the run is
-                    // page aligned and `T`'s size is a multiple of its
-                    // alignment) and not yet initialized.
+                    // (`cap * size_of::<T>() <= run`), aligned (the
+                    // run is aligned to `HUGE_PAGE >= align_of::<T>()` and
+                    // `T`'s size is a multiple of its alignment) and not yet
+                    // initialized.
                     unsafe { ptr.as_ptr().add(len).write(item) };
                     len += 1;
                 }

@@ -251,6 +251,12 @@ impl Layer {
 /// Values are [`Bytes`]: `get` returns a reference-counted clone, and values
 /// written by [`put_typed`](crate::state::StateStoreExt::put_typed) stay
 /// 16-byte aligned for zero-copy typed reads.
+///
+/// Tree nodes come from a process-wide pool of 2 MiB chunks, for which Linux
+/// is asked for transparent huge pages (a lookup then misses on its leaf
+/// without also walking the page tables). Nodes freed by deletes or by
+/// dropping a store are reused by later nodes but not returned to the
+/// operating system, as allocators keep small-object arenas.
 #[derive(Debug, Default, Clone)]
 pub struct InMemoryStore {
     root: Layer,
