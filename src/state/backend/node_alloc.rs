@@ -241,6 +241,35 @@ mod tests {
     }
 
     #[test]
+    fn boxes_made_and_dropped_on_different_threads() {
+        // Nodes built on several threads at once, then freed on another:
+        // every value is intact and every block goes back exactly once.
+        let made: Vec<Vec<NodeBox<[u64; 30]>>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4u64)
+                .map(|t| {
+                    s.spawn(move || {
+                        (0..5_000u64)
+                            .map(|i| NodeBox::new([t * 1_000_000 + i; 30]))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().filter_map(|w| w.join().ok()).collect()
+        });
+        assert_eq!(made.len(), 4);
+        let mut seen = std::collections::HashSet::new();
+        for (t, boxes) in made.iter().enumerate() {
+            for (i, b) in boxes.iter().enumerate() {
+                assert!(b.iter().all(|&x| x == t as u64 * 1_000_000 + i as u64));
+                assert!(seen.insert(b.as_ptr() as usize), "a block handed out twice");
+            }
+        }
+        std::thread::spawn(move || drop(made))
+            .join()
+            .expect("drop on another thread");
+    }
+
+    #[test]
     fn contents_survive_and_clone_is_deep() {
         let mut a = NodeBox::new(vec![1u64, 2, 3]);
         a.push(4);
