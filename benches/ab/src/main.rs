@@ -1,0 +1,190 @@
+//! Same-process A/B: the same workload on this checkout (`new`) and on
+//! another revision (`old`), in one process, alternating rounds, so that a
+//! busy host slows both sides alike. Run through `benches/ab.sh`.
+//!
+//! ```text
+//! laminar-ab typed KEYS        # Table<(Dict<String>, u64), u64, BTree>, dependent chase
+//! laminar-ab inmemory KEYS     # InMemoryStore: independent gets and a dependent chain
+//! laminar-ab ahash KEYS        # AHashMapStore, same
+//! laminar-ab mmap KEYS         # MmapStateStore::in_memory, same
+//! ```
+//!
+//! Prints the median of the rounds for each side and their ratio (new/old).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// 16-byte key: eight well-mixed bytes, then the index big-endian.
+fn key(i: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&mix(i ^ 0xabc).to_be_bytes());
+    k[8..].copy_from_slice(&i.to_be_bytes());
+    k
+}
+
+/// A random order of `0..n` and the single cycle `next` that visits it.
+fn cycle(n: u64) -> (Vec<u64>, Vec<u64>) {
+    let mut order: Vec<u64> = (0..n).collect();
+    let mut s = 12345u64;
+    for i in (1..order.len()).rev() {
+        s = mix(s.wrapping_add(i as u64));
+        order.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+    let mut next = vec![0u64; n as usize];
+    for k in 0..order.len() {
+        next[order[k] as usize] = order[(k + 1) % order.len()];
+    }
+    (order, next)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn report(what: &str, new: Vec<f64>, old: Vec<f64>) {
+    let (n, o) = (median(new), median(old));
+    println!("{what}: new {n:.0} ns, old {o:.0} ns, ratio {:.2}", n / o);
+}
+
+const REGIONS: u64 = 64;
+const STEPS: u64 = 200_000;
+const ROUNDS: usize = 9;
+
+macro_rules! typed_side {
+    ($krate:ident, $regions:expr, $order:expr, $next:expr) => {{
+        let mut t: $krate::state::typed::Table<
+            ($krate::state::key::Dict<String>, u64),
+            u64,
+            $krate::state::typed::BTree,
+        > = Default::default();
+        for &id in $order {
+            t.put(
+                ($regions[(mix(id) % REGIONS) as usize].as_str(), id),
+                $next[id as usize],
+            )
+            .expect("dictionary has room");
+        }
+        t
+    }};
+}
+
+macro_rules! chase {
+    ($t:expr, $regions:expr, $id:expr) => {{
+        let t0 = Instant::now();
+        let mut id = $id;
+        for _ in 0..STEPS {
+            id = *$t
+                .get(($regions[(mix(id) % REGIONS) as usize].as_str(), id))
+                .unwrap_or(&0);
+        }
+        (t0.elapsed().as_nanos() as f64 / STEPS as f64, id)
+    }};
+}
+
+fn typed(n: u64) {
+    let regions: Vec<String> = (0..REGIONS).map(|r| format!("region-{r:02}")).collect();
+    let (order, next) = cycle(n);
+    let a = typed_side!(new, regions, &order, next);
+    let b = typed_side!(old, regions, &order, next);
+    let (mut ra, mut rb) = (vec![], vec![]);
+    let (mut ia, mut ib) = (order[0], order[0]);
+    for _ in 0..ROUNDS {
+        let (x, i) = chase!(a, regions, ia);
+        ia = i;
+        ra.push(x);
+        let (x, i) = chase!(b, regions, ib);
+        ib = i;
+        rb.push(x);
+    }
+    report(&format!("typed BTree chase, {n} keys"), ra, rb);
+}
+
+macro_rules! store_rounds {
+    ($s:expr, $probe:expr, $keys:expr) => {{
+        let t0 = Instant::now();
+        let mut acc = 0u64;
+        for k in $probe.iter() {
+            if let Some(v) = $s.get(k) {
+                acc = acc.wrapping_add(v.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b)));
+            }
+        }
+        let get = t0.elapsed().as_nanos() as f64 / $probe.len() as f64;
+        // Dependent chain: each value holds the index of the next key.
+        let t0 = Instant::now();
+        let mut j = 0usize;
+        for _ in 0..STEPS {
+            let v = $s.get(&$keys[j]).unwrap_or_default();
+            j = v.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b)) as usize;
+        }
+        let chain = t0.elapsed().as_nanos() as f64 / STEPS as f64;
+        std::hint::black_box((acc, j));
+        (get, chain)
+    }};
+}
+
+fn store(which: &str, n: u64) {
+    let (mut a, mut b): (
+        Box<dyn new::state::StateStore>,
+        Box<dyn old::state::StateStore>,
+    ) = match which {
+        "ahash" => (
+            Box::new(new::state::AHashMapStore::new()),
+            Box::new(old::state::AHashMapStore::new()),
+        ),
+        "mmap" => (
+            Box::new(new::state::MmapStateStore::in_memory(1 << 20)),
+            Box::new(old::state::MmapStateStore::in_memory(1 << 20)),
+        ),
+        _ => (
+            Box::new(new::state::InMemoryStore::new()),
+            Box::new(old::state::InMemoryStore::new()),
+        ),
+    };
+    let (order, next) = cycle(n);
+    for &i in &order {
+        let mut v = vec![7u8; 64];
+        v[..8].copy_from_slice(&next[i as usize].to_le_bytes());
+        a.put(&key(i), Bytes::copy_from_slice(&v)).expect("put");
+        b.put(&key(i), Bytes::copy_from_slice(&v)).expect("put");
+    }
+    let keys: Vec<[u8; 16]> = (0..n).map(key).collect();
+    let probe: Vec<[u8; 16]> = (0..1_000_000u64).map(|j| key(mix(j) % n)).collect();
+    let (mut ga, mut gb, mut ca, mut cb) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..ROUNDS {
+        let (g, c) = store_rounds!(a, probe, keys);
+        ga.push(g);
+        ca.push(c);
+        let (g, c) = store_rounds!(b, probe, keys);
+        gb.push(g);
+        cb.push(c);
+    }
+    report(&format!("{which} get, {n} keys"), ga, gb);
+    report(&format!("{which} dependent chain, {n} keys"), ca, cb);
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "typed".into());
+    let n: u64 = args
+        .next()
+        .and_then(|s| s.replace('_', "").parse().ok())
+        .unwrap_or(1_000_000);
+    match mode.as_str() {
+        "typed" => typed(n),
+        "inmemory" | "ahash" | "mmap" => store(&mode, n),
+        other => {
+            eprintln!("unknown mode {other}: typed, inmemory, ahash or mmap");
+            std::process::exit(2);
+        }
+    }
+}
