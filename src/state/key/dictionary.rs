@@ -28,13 +28,68 @@ use crate::state::error::{Result, StateError};
 #[derive(Clone)]
 pub struct DictionaryKeyEncoder {
     values: Vec<Box<[u8]>>,
-    index: HashTable<u32>,
+    index: HashTable<IndexSlot>,
     hasher: DefaultHashBuilder,
+    /// Per-dictionary seeds of the short-value hash (drawn from `hasher`).
+    seeds: [u64; 2],
     /// Largest number of codes this encoder hands out (`u32::MAX + 1` by default).
     limit: u64,
 }
 
 const FULL_LIMIT: u64 = 1 << 32;
+
+/// Longest value whose [`Fingerprint`] holds all of its bytes.
+const SHORT: usize = 16;
+
+/// A value's length and two words of its bytes.
+///
+/// For values of at most [`SHORT`] bytes the words cover every byte
+/// (overlapping in the middle), so equal fingerprints mean equal values and a
+/// lookup compares three integers instead of following a pointer to the stored
+/// bytes. Longer values are compared in full after the fingerprint matches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    head: u64,
+    tail: u64,
+    len: usize,
+}
+
+impl Fingerprint {
+    #[inline]
+    fn of(v: &[u8]) -> Fingerprint {
+        let len = v.len();
+        let (head, tail) = if let (Some(h), Some(t)) = (v.first_chunk::<8>(), v.last_chunk::<8>()) {
+            (u64::from_le_bytes(*h), u64::from_le_bytes(*t))
+        } else if let (Some(h), Some(t)) = (v.first_chunk::<4>(), v.last_chunk::<4>()) {
+            (
+                u64::from(u32::from_le_bytes(*h)),
+                u64::from(u32::from_le_bytes(*t)),
+            )
+        } else {
+            // 0 to 3 bytes: first, middle and last byte cover them all.
+            let byte = |i: usize| v.get(i).copied().map_or(0, u64::from);
+            (
+                byte(0) | byte(len / 2) << 8 | byte(len.wrapping_sub(1)) << 16,
+                0,
+            )
+        };
+        Fingerprint { head, tail, len }
+    }
+}
+
+/// One entry of the lookup table: a code and the fingerprint of its value.
+#[derive(Clone, Copy)]
+struct IndexSlot {
+    fp: Fingerprint,
+    code: u32,
+}
+
+/// 64 x 64 -> 128-bit multiply, folded to 64 bits by xor of the halves.
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
 
 impl std::fmt::Debug for DictionaryKeyEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,12 +119,22 @@ impl DictionaryKeyEncoder {
     }
 
     fn with_limit_u64(limit: u64) -> Self {
+        let hasher = DefaultHashBuilder::default();
+        let seeds = [hasher.hash_one(1u64), hasher.hash_one(2u64)];
         DictionaryKeyEncoder {
             values: Vec::new(),
             index: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            hasher,
+            seeds,
             limit,
         }
+    }
+
+    /// Hash of a value with fingerprint `fp`: two multiplies for short values
+    /// (seeded per dictionary), the full hasher for longer ones.
+    #[inline]
+    fn hash(&self, fp: &Fingerprint, value: &[u8]) -> u64 {
+        hash_with(&self.seeds, &self.hasher, fp, value)
     }
 
     /// Creates an empty dictionary that refuses to hand out more than `limit` codes.
@@ -84,37 +149,36 @@ impl DictionaryKeyEncoder {
     /// The hot path: no allocation.
     #[inline]
     pub fn encode(&self, value: &[u8]) -> Option<u32> {
-        let hash = self.hasher.hash_one(value);
+        let fp = Fingerprint::of(value);
+        let hash = self.hash(&fp, value);
         let values = &self.values;
         self.index
-            .find(hash, |&code| {
-                values.get(code as usize).map(|v| &v[..]) == Some(value)
-            })
-            .copied()
+            .find(hash, |slot| slot_matches(slot, &fp, value, values))
+            .map(|slot| slot.code)
     }
 
     /// Returns the code of `value`, assigning the next free code if it is new.
     ///
     /// Fails with [`StateError::CapacityExceeded`] once every code is taken.
     pub fn encode_or_insert(&mut self, value: &[u8]) -> Result<u32> {
-        let hash = self.hasher.hash_one(value);
+        let fp = Fingerprint::of(value);
+        let hash = self.hash(&fp, value);
         let next = self.values.len() as u64;
         let limit = self.limit;
         let values = &self.values;
-        let hasher = &self.hasher;
+        let (seeds, hasher) = (&self.seeds, &self.hasher);
         match self.index.entry(
             hash,
-            |&code| values.get(code as usize).map(|v| &v[..]) == Some(value),
-            |&code| {
-                hasher.hash_one(
-                    values
-                        .get(code as usize)
-                        .map(|v| &v[..])
-                        .unwrap_or_default(),
-                )
+            |slot| slot_matches(slot, &fp, value, values),
+            |slot| {
+                let stored = values
+                    .get(slot.code as usize)
+                    .map(|v| &v[..])
+                    .unwrap_or_default();
+                hash_with(seeds, hasher, &slot.fp, stored)
             },
         ) {
-            Entry::Occupied(e) => Ok(*e.get()),
+            Entry::Occupied(e) => Ok(e.get().code),
             Entry::Vacant(e) => {
                 if next >= limit {
                     return Err(StateError::CapacityExceeded(format!(
@@ -124,7 +188,7 @@ impl DictionaryKeyEncoder {
                 let code = u32::try_from(next).map_err(|_| {
                     StateError::CapacityExceeded("dictionary has used all 2^32 codes".into())
                 })?;
-                e.insert(code);
+                e.insert(IndexSlot { fp, code });
                 self.values.push(value.into());
                 Ok(code)
             }
@@ -199,6 +263,25 @@ impl DictionaryKeyEncoder {
     }
 }
 
+#[inline]
+fn hash_with(seeds: &[u64; 2], hasher: &DefaultHashBuilder, fp: &Fingerprint, value: &[u8]) -> u64 {
+    if fp.len <= SHORT {
+        folded_multiply(
+            fp.head ^ seeds[0],
+            fp.tail ^ seeds[1] ^ (fp.len as u64) << 56,
+        )
+    } else {
+        hasher.hash_one(value)
+    }
+}
+
+/// Whether `slot` holds `value` (whose fingerprint is `fp`).
+#[inline]
+fn slot_matches(slot: &IndexSlot, fp: &Fingerprint, value: &[u8], values: &[Box<[u8]>]) -> bool {
+    slot.fp == *fp
+        && (fp.len <= SHORT || values.get(slot.code as usize).map(|v| &v[..]) == Some(value))
+}
+
 /// Archived form of a [`DictionaryKeyEncoder`]: its values in code order.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq)]
 pub struct DictArchive {
@@ -224,6 +307,41 @@ mod tests {
         assert_eq!(back.encode(b"v999"), Some(999));
         assert_eq!(back.decode(5), Some(&b"v5"[..]));
         assert_eq!(back.decode(1000), None);
+    }
+
+    /// Values of every length around the fingerprint's word boundaries that
+    /// differ in a single byte (first, middle, last, or any other position)
+    /// get distinct codes and are found again: the fingerprint must cover
+    /// every byte of a short value.
+    #[test]
+    fn values_differing_in_one_byte_are_distinct() {
+        let mut d = DictionaryKeyEncoder::new();
+        let mut all: Vec<Vec<u8>> = Vec::new();
+        for len in 0..=40usize {
+            let base: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            all.push(base.clone());
+            for pos in 0..len {
+                for delta in [1u8, 0x80] {
+                    let mut v = base.clone();
+                    v[pos] ^= delta;
+                    all.push(v);
+                }
+            }
+        }
+        all.sort();
+        all.dedup();
+        for (i, v) in all.iter().enumerate() {
+            assert_eq!(d.encode(v), None, "{v:?} found before insertion");
+            assert_eq!(d.encode_or_insert(v).unwrap(), i as u32);
+        }
+        for (i, v) in all.iter().enumerate() {
+            assert_eq!(d.encode(v), Some(i as u32), "{v:?}");
+            assert_eq!(d.decode(i as u32), Some(&v[..]));
+        }
+        let back = DictionaryKeyEncoder::from_bytes(&d.to_bytes().unwrap()).unwrap();
+        for (i, v) in all.iter().enumerate() {
+            assert_eq!(back.encode(v), Some(i as u32), "{v:?} after restore");
+        }
     }
 
     #[test]
