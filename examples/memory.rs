@@ -58,9 +58,12 @@ fn key(i: u64) -> [u8; 16] {
 }
 
 /// Bytes live on the heap: the global allocator's count plus B+ tree nodes,
-/// which `InMemoryStore` allocates from its own huge-page chunks.
+/// which `InMemoryStore` allocates from its own huge-page chunks, plus hash
+/// tables of 2 MiB or more, which `AHashMapStore` maps on huge pages.
 fn heap_bytes() -> isize {
-    LIVE.load(Ordering::Relaxed) + laminar_core::state::__private::node_bytes_in_use() as isize
+    LIVE.load(Ordering::Relaxed)
+        + laminar_core::state::__private::node_bytes_in_use() as isize
+        + laminar_core::state::__private::table_bytes_mapped() as isize
 }
 
 fn measure(name: &str, n: u64, mut insert: impl FnMut(&[u8], Bytes)) {

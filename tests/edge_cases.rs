@@ -128,18 +128,32 @@ fn delete_of_missing_key_is_ok_and_changes_nothing() {
 #[test]
 fn get_clones_without_copying_on_in_memory_backends() {
     for (name, mut s) in backends() {
-        let value = Bytes::from(vec![7u8; 64]);
-        let ptr = value.as_ptr();
-        s.put(b"k", value).unwrap();
+        // Every `get` hands out the stored bytes: no copy on the read path.
+        s.put(b"small", Bytes::from(vec![7u8; 64])).unwrap();
+        let first = s.get(b"small").unwrap();
         assert_eq!(
-            s.get(b"k").unwrap().as_ptr(),
-            ptr,
+            s.get(b"small").unwrap().as_ptr(),
+            first.as_ptr(),
             "{name}: get copied the value"
         );
         assert_eq!(
-            s.get_ref(b"k").unwrap().as_ptr(),
-            ptr,
+            s.get_ref(b"small").unwrap().as_ptr(),
+            first.as_ptr(),
             "{name}: get_ref copied the value"
+        );
+        // A large value is kept in the caller's allocation.
+        let value = Bytes::from(vec![7u8; 4096]);
+        let ptr = value.as_ptr();
+        s.put(b"large", value).unwrap();
+        assert_eq!(
+            s.get(b"large").unwrap().as_ptr(),
+            ptr,
+            "{name}: put or get copied a large value"
+        );
+        assert_eq!(
+            s.get_ref(b"large").unwrap().as_ptr(),
+            ptr,
+            "{name}: get_ref copied a large value"
         );
     }
 }

@@ -21,6 +21,12 @@ pub fn node_bytes_in_use() -> usize {
     crate::state::backend::node_alloc::bytes_in_use()
 }
 
+/// Bytes of hash tables mapped directly from the OS (tables of 2 MiB or more,
+/// placed on huge pages), which the global allocator does not see either.
+pub fn table_bytes_mapped() -> usize {
+    crate::state::backend::huge_pages::slice_bytes_mapped()
+}
+
 /// Compile-time check that `K` is a key encoding (used for spanned errors).
 pub const fn assert_key<K: Key>() {}
 

@@ -98,6 +98,15 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     }
 }
 
+/// Bytes currently mapped by live [`LargeSlice`]s (not seen by the global
+/// allocator; memory accounting adds it, see `examples/memory.rs`).
+static SLICE_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Bytes currently mapped by live [`LargeSlice`]s.
+pub(crate) fn slice_bytes_mapped() -> usize {
+    SLICE_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// An owned, fixed-length slice, like `Box<[T]>`, whose memory comes from
 /// [`map`] (with huge pages) once it is at least one huge page long, and
 /// from the global allocator below that.
@@ -137,6 +146,7 @@ impl<T> LargeSlice<T> {
                     unsafe { ptr.as_ptr().add(len).write(item) };
                     len += 1;
                 }
+                SLICE_BYTES.fetch_add(run, std::sync::atomic::Ordering::Relaxed);
                 return LargeSlice {
                     ptr,
                     len,
@@ -176,6 +186,7 @@ impl<T> Drop for LargeSlice<T> {
                 std::ptr::drop_in_place(slice);
                 unmap(self.ptr.cast(), self.mapped);
             }
+            SLICE_BYTES.fetch_sub(self.mapped, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -15,7 +15,8 @@
 //! level costs misses. In the B+ tree, inner nodes hold only integer keys and
 //! child pointers, so a million-key layer's inner levels (a few thousand
 //! nodes) stay in cache and a lookup misses on its leaf, its slot and the
-//! value's reference count.
+//! value's reference count (small values sit beside their count, see
+//! `inline_bytes`).
 //!
 //! A slot holds either the value of a key that ends in this slice, the rest of
 //! the only key that continues past it (stored inline when short), or a deeper
@@ -30,7 +31,7 @@ use super::bptree::{self, BPlusTree, Entry};
 use super::key_buf::KeyBuf;
 use crate::state::error::Result;
 use crate::state::snapshot::StateSnapshot;
-use crate::state::store::{aligned_bytes, range_is_empty, ScanIter, StateStore};
+use crate::state::store::{aligned_bytes, inline_bytes, range_is_empty, ScanIter, StateStore};
 
 /// Key bytes per layer.
 const SLICE: usize = 7;
@@ -248,9 +249,14 @@ impl Layer {
 /// lookups compare integers and miss the cache on their leaf, not on every
 /// level, which keeps them fast at millions of keys.
 ///
-/// Values are [`Bytes`]: `get` returns a reference-counted clone, and values
-/// written by [`put_typed`](crate::state::StateStoreExt::put_typed) stay
-/// 16-byte aligned for zero-copy typed reads.
+/// Values are [`Bytes`]: `get` returns a reference-counted clone (never a byte
+/// copy), and values written by
+/// [`put_typed`](crate::state::StateStoreExt::put_typed) stay 16-byte aligned
+/// for zero-copy typed reads. `put` copies a value of at most 112 bytes once,
+/// into one 16-byte-aligned allocation that also holds its reference count, so
+/// a `get` that clones and reads it touches one place instead of two (a
+/// `Bytes` built from a `Vec` keeps the count in a separate allocation);
+/// larger values are kept in the caller's allocation.
 ///
 /// Tree nodes come from a process-wide pool of 2 MiB chunks, for which Linux
 /// is asked for transparent huge pages (a lookup then misses on its leaf
@@ -398,6 +404,7 @@ impl StateStore for InMemoryStore {
 
     fn put(&mut self, key: &[u8], value: Bytes) -> Result<()> {
         let added = value.len();
+        let value = inline_bytes(&value).unwrap_or(value);
         match self.root.insert(key, value) {
             Some(old) => self.size_bytes = self.size_bytes - old.len() + added,
             None => {
