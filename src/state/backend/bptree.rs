@@ -141,33 +141,6 @@ fn prefetch<K, T>(items: &[T]) {
     }
 }
 
-/// Prefetches the whole capacity of a leaf's value array of 16-byte handles
-/// (`InMemoryStore`'s slots), whatever the key size, from an address
-/// computed without reading the array's length: the lookup's next miss is
-/// one of these lines, and requested with the keys it overlaps their miss.
-#[inline(always)]
-fn prefetch_capacity<T, const N: usize>(items: &ArrayVec<T, N>) {
-    let bytes = N * std::mem::size_of::<T>();
-    if std::mem::size_of::<T>() != 16 || bytes > PREFETCH_MAX {
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        let base = items.as_ptr().cast::<i8>();
-        let mut off = 0;
-        while off < bytes {
-            // SAFETY: as in `prefetch`: a hint that never faults, at an
-            // address inside the array's storage.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    base.wrapping_add(off),
-                )
-            };
-            off += 64;
-        }
-    }
-}
-
 /// Number of keys `< k`: the insertion point of `k`.
 #[inline]
 fn lower_bound<K: Ord>(keys: &[K], k: &K) -> usize {
@@ -204,7 +177,6 @@ impl<K: Ord, V> Leaf<K, V> {
     fn get(&self, k: &K) -> Option<&V> {
         prefetch::<K, _>(&self.keys);
         prefetch::<K, _>(&self.vals);
-        prefetch_capacity(&self.vals);
         self.vals.get(self.find(k).ok()?)
     }
 

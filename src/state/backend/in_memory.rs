@@ -10,14 +10,13 @@
 //! node's keys in a few cache lines, and comparing them is one instruction.
 //!
 //! The map of a layer is a B+ tree (`BPlusTree`) rather than `BTreeMap`:
-//! `BTreeMap` stores values in every node, so the child pointers of an inner
-//! node sit cache lines past its keys and every level costs misses. In the B+
-//! tree, inner nodes hold only integer keys and child pointers, so a
-//! million-key layer's inner levels (a few thousand nodes) stay in cache.
-//! A leaf's slots are 16 bytes (a tag and one pointer to a `Record`), so its
-//! slot array is 1 KiB and is requested with its keys; a lookup then misses on
-//! the leaf and on the record, which holds the rest of the key, the value and
-//! the reference count that `get` increments.
+//! `BTreeMap` stores values in every node, so with slots of 72 bytes the child
+//! pointers of an inner node sit a dozen cache lines past its keys and every
+//! level costs misses. In the B+ tree, inner nodes hold only integer keys and
+//! child pointers, so a million-key layer's inner levels (a few thousand
+//! nodes) stay in cache and a lookup misses on its leaf, its slot and the
+//! value's reference count (small values sit beside their count, see
+//! `inline_bytes`).
 //!
 //! A slot holds either the value of a key that ends in this slice, the rest of
 //! the only key that continues past it (stored inline when short), or a deeper
@@ -26,14 +25,13 @@
 
 use std::ops::{Bound, Range};
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 
 use super::bptree::{self, BPlusTree, Entry};
+use super::key_buf::KeyBuf;
 use crate::state::error::Result;
 use crate::state::snapshot::StateSnapshot;
-use crate::state::store::{aligned_bytes, range_is_empty, ScanIter, StateStore};
+use crate::state::store::{aligned_bytes, inline_bytes, range_is_empty, ScanIter, StateStore};
 
 /// Key bytes per layer.
 const SLICE: usize = 7;
@@ -71,148 +69,13 @@ fn word_bytes(w: u64, out: &mut Vec<u8>) {
 
 #[derive(Clone, Debug)]
 enum Slot {
-    /// The key that ends in this slice (empty rest), or the only key that
-    /// continues past it (its remaining bytes as rest), with its value.
-    Record(Record),
+    /// The value of the key that ends in this slice.
+    Value(Bytes),
+    /// The only key continuing past this slice: its remaining bytes and value.
+    Suffix { rest: KeyBuf, value: Bytes },
     /// Two or more keys continue past this slice.
     Layer(Box<Layer>),
 }
-
-/// A key's remaining bytes and its value, in one allocation when they are
-/// short, behind one pointer.
-///
-/// A leaf of a layer holds 16-byte slots, so its slot array is 1 KiB and a
-/// lookup asks for it together with the leaf's keys; the slot then leads to
-/// one allocation holding the rest of the key (compared), the value and the
-/// reference count that `get` increments. Before, 72-byte slots (rest and a
-/// `Bytes` inline) were a second miss after the keys, and the value's count
-/// and bytes a third and fourth.
-#[derive(Clone)]
-enum Record {
-    I32(Arc<Inline<32>>),
-    I64(Arc<Inline<64>>),
-    I96(Arc<Inline<96>>),
-    I128(Arc<Inline<128>>),
-    /// Rest and value too long to inline: the caller's `Bytes` is kept.
-    Big(Box<(Box<[u8]>, Bytes)>),
-}
-
-/// Value bytes then rest-of-key bytes, `value_len + rest_len <= N`.
-///
-/// The value comes first so that it is 16-byte aligned: the allocation is
-/// (`Arc`'s two counts take 16 bytes, and this struct is aligned to 16).
-#[repr(C, align(16))]
-struct Inline<const N: usize> {
-    bytes: [u8; N],
-    value_len: u8,
-    rest_len: u8,
-}
-
-impl<const N: usize> Inline<N> {
-    #[inline]
-    fn new(rest: &[u8], value: &[u8]) -> Option<Arc<Self>> {
-        let value_len = u8::try_from(value.len()).ok()?;
-        let rest_len = u8::try_from(rest.len()).ok()?;
-        let mut bytes = [0u8; N];
-        let (v, r) = bytes.split_at_mut(value.len().min(N));
-        v.get_mut(..value.len())?.copy_from_slice(value);
-        r.get_mut(..rest.len())?.copy_from_slice(rest);
-        Some(Arc::new(Inline {
-            bytes,
-            value_len,
-            rest_len,
-        }))
-    }
-
-    #[inline]
-    fn value(&self) -> &[u8] {
-        self.bytes
-            .get(..usize::from(self.value_len))
-            .unwrap_or_default()
-    }
-
-    #[inline]
-    fn rest(&self) -> &[u8] {
-        let v = usize::from(self.value_len);
-        self.bytes
-            .get(v..v + usize::from(self.rest_len))
-            .unwrap_or_default()
-    }
-}
-
-/// Owner of a [`Bytes`] handed out by `get`: a clone of the entry's `Arc`,
-/// so the bytes are shared, not copied.
-struct SharedValue<const N: usize>(Arc<Inline<N>>);
-
-impl<const N: usize> AsRef<[u8]> for SharedValue<N> {
-    #[inline]
-    fn as_ref(&self) -> &[u8] {
-        self.0.value()
-    }
-}
-
-impl Record {
-    fn new(rest: &[u8], value: Bytes) -> Record {
-        let n = rest.len() + value.len();
-        let inline = if n <= 32 {
-            Inline::<32>::new(rest, &value).map(Record::I32)
-        } else if n <= 64 {
-            Inline::<64>::new(rest, &value).map(Record::I64)
-        } else if n <= 96 {
-            Inline::<96>::new(rest, &value).map(Record::I96)
-        } else if n <= 128 {
-            Inline::<128>::new(rest, &value).map(Record::I128)
-        } else {
-            None
-        };
-        inline.unwrap_or_else(|| Record::Big(Box::new((rest.into(), value))))
-    }
-
-    #[inline]
-    fn rest(&self) -> &[u8] {
-        match self {
-            Record::I32(e) => e.rest(),
-            Record::I64(e) => e.rest(),
-            Record::I96(e) => e.rest(),
-            Record::I128(e) => e.rest(),
-            Record::Big(b) => &b.0,
-        }
-    }
-
-    #[inline]
-    fn value(&self) -> &[u8] {
-        match self {
-            Record::I32(e) => e.value(),
-            Record::I64(e) => e.value(),
-            Record::I96(e) => e.value(),
-            Record::I128(e) => e.value(),
-            Record::Big(b) => &b.1,
-        }
-    }
-
-    /// The value as `Bytes`: a reference-counted handle, no byte copy.
-    #[inline]
-    fn to_bytes(&self) -> Bytes {
-        match self {
-            Record::I32(e) => Bytes::from_owner(SharedValue(Arc::clone(e))),
-            Record::I64(e) => Bytes::from_owner(SharedValue(Arc::clone(e))),
-            Record::I96(e) => Bytes::from_owner(SharedValue(Arc::clone(e))),
-            Record::I128(e) => Bytes::from_owner(SharedValue(Arc::clone(e))),
-            Record::Big(b) => b.1.clone(),
-        }
-    }
-}
-
-impl std::fmt::Debug for Record {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Record")
-            .field("rest", &self.rest())
-            .field("value_len", &self.value().len())
-            .finish()
-    }
-}
-
-static_assertions::assert_eq_size!(Slot, [u64; 2]);
 
 #[derive(Clone, Debug, Default)]
 struct Layer {
@@ -239,56 +102,63 @@ impl Drop for Layer {
 }
 
 impl Layer {
-    fn get(&self, key: &[u8]) -> Option<&Record> {
+    fn get(&self, key: &[u8]) -> Option<&Bytes> {
         let mut layer = self;
         let mut k = key;
         loop {
             if k.len() <= SLICE {
                 return match layer.map.get(&word(k, false)) {
-                    Some(Slot::Record(e)) => Some(e),
+                    Some(Slot::Value(v)) => Some(v),
                     _ => None,
                 };
             }
             let (chunk, rest) = k.split_at(SLICE);
             match layer.map.get(&word(chunk, true))? {
-                Slot::Record(e) => return (e.rest() == rest).then_some(e),
+                Slot::Suffix { rest: r, value } => {
+                    return (r.as_slice() == rest).then_some(value);
+                }
                 Slot::Layer(child) => {
                     layer = child;
                     k = rest;
                 }
+                Slot::Value(_) => return None,
             }
         }
     }
 
-    /// Inserts or replaces; returns the length of the previous value.
-    fn insert(&mut self, key: &[u8], value: Bytes) -> Option<usize> {
+    /// Inserts or replaces; returns the previous value.
+    fn insert(&mut self, key: &[u8], value: Bytes) -> Option<Bytes> {
         let mut layer = self;
         let mut k = key;
         loop {
             if k.len() <= SLICE {
-                let slot = Slot::Record(Record::new(b"", value));
-                return match layer.map.insert(word(k, false), slot) {
-                    Some(Slot::Record(old)) => Some(old.value().len()),
+                return match layer.map.insert(word(k, false), Slot::Value(value)) {
+                    Some(Slot::Value(old)) => Some(old),
                     _ => None,
                 };
             }
             let (chunk, rest) = k.split_at(SLICE);
             let slot = match layer.map.entry(word(chunk, true)) {
                 Entry::Vacant(e) => {
-                    e.insert(Slot::Record(Record::new(rest, value)));
+                    e.insert(Slot::Suffix {
+                        rest: KeyBuf::new(rest),
+                        value,
+                    });
                     return None;
                 }
                 Entry::Occupied(slot) => slot,
             };
-            if let Slot::Record(r) = slot {
-                if r.rest() == rest {
-                    let old = r.value().len();
-                    *r = Record::new(rest, value);
-                    return Some(old);
+            if let Slot::Suffix { rest: r, value: v } = slot {
+                if r.as_slice() == rest {
+                    return Some(std::mem::replace(v, value));
                 }
                 // A second key continues through this slice: push the first one down.
                 let mut child = Box::<Layer>::default();
-                child.insert(r.rest(), r.to_bytes());
+                if let Slot::Suffix { rest: r, value: v } =
+                    std::mem::replace(slot, Slot::Value(Bytes::new()))
+                {
+                    child.insert(r.as_slice(), v);
+                }
                 *slot = Slot::Layer(child);
             }
             match slot {
@@ -296,17 +166,18 @@ impl Layer {
                     layer = child;
                     k = rest;
                 }
-                Slot::Record(_) => return None,
+                // A continuing word never holds a plain value.
+                Slot::Value(_) | Slot::Suffix { .. } => return None,
             }
         }
     }
 
-    /// Removes `key`; returns the length of its value.
+    /// Removes `key`; returns its value.
     ///
     /// Layers left empty are removed with their parent slot: the first pass
     /// finds the shallowest layer below which nothing else would remain, the
     /// second removes that one slot.
-    fn remove(&mut self, key: &[u8]) -> Option<usize> {
+    fn remove(&mut self, key: &[u8]) -> Option<Bytes> {
         // Pass 1: does the key exist, and at which depth is the cut?
         let mut cut_depth = 0usize;
         {
@@ -318,14 +189,14 @@ impl Layer {
                     cut_depth = depth;
                 }
                 if k.len() <= SLICE {
-                    if !matches!(layer.map.get(&word(k, false)), Some(Slot::Record(_))) {
+                    if !matches!(layer.map.get(&word(k, false)), Some(Slot::Value(_))) {
                         return None;
                     }
                     break;
                 }
                 let (chunk, rest) = k.split_at(SLICE);
                 match layer.map.get(&word(chunk, true)) {
-                    Some(Slot::Record(r)) if r.rest() == rest => break,
+                    Some(Slot::Suffix { rest: r, .. }) if r.as_slice() == rest => break,
                     Some(Slot::Layer(child)) => {
                         layer = child;
                         k = rest;
@@ -358,7 +229,7 @@ impl Layer {
         // Walk the removed chain down to the value.
         loop {
             match removed {
-                Slot::Record(r) => return Some(r.value().len()),
+                Slot::Value(v) | Slot::Suffix { value: v, .. } => return Some(v),
                 Slot::Layer(mut child) => {
                     let first = child.map.pop_first()?;
                     removed = first.1;
@@ -378,14 +249,14 @@ impl Layer {
 /// lookups compare integers and miss the cache on their leaf, not on every
 /// level, which keeps them fast at millions of keys.
 ///
-/// Values are [`Bytes`]: `get` returns a reference-counted handle (never a
-/// byte copy). `put` copies a short entry once (the key's remaining bytes past
-/// its last 7-byte slice plus the value, at most 128 bytes) into one
-/// allocation that also holds the reference count, the value first and
-/// 16-byte aligned, so zero-copy typed reads never copy; a `get` that clones
-/// and reads such a value touches one allocation. Longer entries keep the
-/// caller's `Bytes` (values written by
-/// [`put_typed`](crate::state::StateStoreExt::put_typed) are 16-byte aligned).
+/// Values are [`Bytes`]: `get` returns a reference-counted clone (never a byte
+/// copy), and values written by
+/// [`put_typed`](crate::state::StateStoreExt::put_typed) stay 16-byte aligned
+/// for zero-copy typed reads. `put` copies a value of at most 112 bytes once,
+/// into one 16-byte-aligned allocation that also holds its reference count, so
+/// a `get` that clones and reads it touches one place instead of two (a
+/// `Bytes` built from a `Vec` keeps the count in a separate allocation);
+/// larger values are kept in the caller's allocation.
 ///
 /// Tree nodes come from a process-wide pool of 2 MiB chunks, for which Linux
 /// is asked for transparent huge pages (a lookup then misses on its leaf
@@ -497,11 +368,17 @@ impl Iterator for Iter<'_> {
             self.path.truncate(depth_len);
             word_bytes(w, &mut self.path);
             match slot {
-                Slot::Record(r) => {
-                    let mut key = self.path.clone();
-                    key.extend_from_slice(r.rest());
+                Slot::Value(v) => {
+                    let key = self.path.clone();
                     if self.accept(&key)? {
-                        return Some((Bytes::from(key), r.to_bytes()));
+                        return Some((Bytes::from(key), v.clone()));
+                    }
+                }
+                Slot::Suffix { rest, value } => {
+                    let mut key = self.path.clone();
+                    key.extend_from_slice(rest.as_slice());
+                    if self.accept(&key)? {
+                        return Some((Bytes::from(key), value.clone()));
                     }
                 }
                 Slot::Layer(child) => {
@@ -517,18 +394,19 @@ impl Iterator for Iter<'_> {
 impl StateStore for InMemoryStore {
     #[inline]
     fn get(&self, key: &[u8]) -> Option<Bytes> {
-        self.root.get(key).map(Record::to_bytes)
+        self.root.get(key).cloned()
     }
 
     #[inline]
     fn get_ref(&self, key: &[u8]) -> Option<&[u8]> {
-        self.root.get(key).map(Record::value)
+        self.root.get(key).map(|v| v.as_ref())
     }
 
     fn put(&mut self, key: &[u8], value: Bytes) -> Result<()> {
         let added = value.len();
+        let value = inline_bytes(&value).unwrap_or(value);
         match self.root.insert(key, value) {
-            Some(old) => self.size_bytes = self.size_bytes - old + added,
+            Some(old) => self.size_bytes = self.size_bytes - old.len() + added,
             None => {
                 self.len += 1;
                 self.size_bytes += key.len() + added;
@@ -540,7 +418,7 @@ impl StateStore for InMemoryStore {
     fn delete(&mut self, key: &[u8]) -> Result<()> {
         if let Some(old) = self.root.remove(key) {
             self.len -= 1;
-            self.size_bytes -= key.len() + old;
+            self.size_bytes -= key.len() + old.len();
         }
         Ok(())
     }
@@ -639,64 +517,5 @@ mod tests {
         s.delete(b"abcdefgh1").unwrap();
         s.delete(b"abcdefgh2").unwrap();
         assert_eq!(s.root.map.len(), 0);
-    }
-
-    /// Every record class (and the boundaries between them): values and key
-    /// rests of many lengths, under shared 7-byte slices, agree with a
-    /// `BTreeMap` through puts, overwrites, gets, scans and deletes.
-    #[test]
-    fn records_of_every_size_class_match_a_btreemap() {
-        use std::collections::BTreeMap;
-        let value_lens = [
-            0usize, 1, 15, 16, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129, 300,
-        ];
-        let key_lens = [0usize, 3, 7, 8, 9, 14, 15, 40, 200];
-        let mut s = InMemoryStore::new();
-        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for (round, &kl) in key_lens.iter().enumerate() {
-            for (i, &vl) in value_lens.iter().enumerate() {
-                let mut key: Vec<u8> = b"slice-7".iter().copied().cycle().take(kl).collect();
-                key.push(i as u8);
-                let value: Vec<u8> = (0..vl).map(|j| (j + round * 31 + i) as u8).collect();
-                s.put(&key, Bytes::from(value.clone())).unwrap();
-                model.insert(key, value);
-            }
-        }
-        let check = |s: &InMemoryStore, model: &BTreeMap<Vec<u8>, Vec<u8>>| {
-            assert_eq!(s.len(), model.len());
-            let sum: usize = model.iter().map(|(k, v)| k.len() + v.len()).sum();
-            assert_eq!(s.size_bytes(), sum);
-            for (k, v) in model {
-                assert_eq!(s.get(k).as_deref(), Some(&v[..]), "get {k:?}");
-                assert_eq!(s.get_ref(k), Some(&v[..]), "get_ref {k:?}");
-                let addr = s.get_ref(k).map_or(0, |r| r.as_ptr() as usize);
-                assert_eq!(
-                    addr % crate::state::store::VALUE_ALIGN,
-                    0,
-                    "alignment {k:?}"
-                );
-            }
-            let scanned: Vec<(Vec<u8>, Vec<u8>)> = s
-                .prefix_scan(b"")
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect();
-            let expected: Vec<(Vec<u8>, Vec<u8>)> =
-                model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            assert_eq!(scanned, expected);
-        };
-        check(&s, &model);
-        // Overwrite with a value of another class, then delete every other key.
-        let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
-        for (n, k) in keys.iter().enumerate() {
-            let v = vec![n as u8; value_lens[(n * 7) % value_lens.len()]];
-            s.put(k, Bytes::from(v.clone())).unwrap();
-            model.insert(k.clone(), v);
-        }
-        check(&s, &model);
-        for k in keys.iter().step_by(2) {
-            s.delete(k).unwrap();
-            model.remove(k);
-        }
-        check(&s, &model);
     }
 }
