@@ -119,6 +119,14 @@ macro_rules! store_rounds {
             }
         }
         let get = t0.elapsed().as_nanos() as f64 / $probe.len() as f64;
+        // Lookups that do not read the value: `get_ref` returns a slice.
+        let t0 = Instant::now();
+        let mut found = 0usize;
+        for k in $probe.iter() {
+            found += usize::from(std::hint::black_box($s.get_ref(k)).is_some());
+        }
+        let get_ref = t0.elapsed().as_nanos() as f64 / $probe.len() as f64;
+        std::hint::black_box(found);
         // Dependent chain: each value holds the index of the next key.
         let t0 = Instant::now();
         let mut j = 0usize;
@@ -128,7 +136,7 @@ macro_rules! store_rounds {
         }
         let chain = t0.elapsed().as_nanos() as f64 / STEPS as f64;
         std::hint::black_box((acc, j));
-        (get, chain)
+        (get, get_ref, chain)
     }};
 }
 
@@ -160,15 +168,19 @@ fn store(which: &str, n: u64) {
     let keys: Vec<[u8; 16]> = (0..n).map(key).collect();
     let probe: Vec<[u8; 16]> = (0..1_000_000u64).map(|j| key(mix(j) % n)).collect();
     let (mut ga, mut gb, mut ca, mut cb) = (vec![], vec![], vec![], vec![]);
+    let (mut ra, mut rb) = (vec![], vec![]);
     for _ in 0..ROUNDS {
-        let (g, c) = store_rounds!(a, probe, keys);
+        let (g, r, c) = store_rounds!(a, probe, keys);
         ga.push(g);
+        ra.push(r);
         ca.push(c);
-        let (g, c) = store_rounds!(b, probe, keys);
+        let (g, r, c) = store_rounds!(b, probe, keys);
         gb.push(g);
+        rb.push(r);
         cb.push(c);
     }
     report(&format!("{which} get, {n} keys"), ga, gb);
+    report(&format!("{which} get_ref (value not read), {n} keys"), ra, rb);
     report(&format!("{which} dependent chain, {n} keys"), ca, cb);
 }
 

@@ -518,4 +518,62 @@ mod tests {
         s.delete(b"abcdefgh2").unwrap();
         assert_eq!(s.root.map.len(), 0);
     }
+    /// Values of every inline size class and around its boundaries (and past
+    /// it), under keys of many lengths sharing 7-byte slices, agree with a
+    /// `BTreeMap` through puts, overwrites, gets, scans and deletes.
+    #[test]
+    fn values_of_every_size_class_match_a_btreemap() {
+        use std::collections::BTreeMap;
+        let value_lens = [
+            0usize, 1, 15, 16, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129, 300,
+        ];
+        let key_lens = [0usize, 3, 7, 8, 9, 14, 15, 40, 200];
+        let mut s = InMemoryStore::new();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for (round, &kl) in key_lens.iter().enumerate() {
+            for (i, &vl) in value_lens.iter().enumerate() {
+                let mut key: Vec<u8> = b"slice-7".iter().copied().cycle().take(kl).collect();
+                key.push(i as u8);
+                let value: Vec<u8> = (0..vl).map(|j| (j + round * 31 + i) as u8).collect();
+                s.put(&key, Bytes::from(value.clone())).unwrap();
+                model.insert(key, value);
+            }
+        }
+        let check = |s: &InMemoryStore, model: &BTreeMap<Vec<u8>, Vec<u8>>| {
+            assert_eq!(s.len(), model.len());
+            let sum: usize = model.iter().map(|(k, v)| k.len() + v.len()).sum();
+            assert_eq!(s.size_bytes(), sum);
+            for (k, v) in model {
+                assert_eq!(s.get(k).as_deref(), Some(&v[..]), "get {k:?}");
+                assert_eq!(s.get_ref(k), Some(&v[..]), "get_ref {k:?}");
+                let addr = s.get_ref(k).map_or(0, |r| r.as_ptr() as usize);
+                assert_eq!(
+                    addr % crate::state::store::VALUE_ALIGN,
+                    0,
+                    "alignment {k:?}"
+                );
+            }
+            let scanned: Vec<(Vec<u8>, Vec<u8>)> = s
+                .prefix_scan(b"")
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect();
+            let expected: Vec<(Vec<u8>, Vec<u8>)> =
+                model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            assert_eq!(scanned, expected);
+        };
+        check(&s, &model);
+        // Overwrite with a value of another class, then delete every other key.
+        let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
+        for (n, k) in keys.iter().enumerate() {
+            let v = vec![n as u8; value_lens[(n * 7) % value_lens.len()]];
+            s.put(k, Bytes::from(v.clone())).unwrap();
+            model.insert(k.clone(), v);
+        }
+        check(&s, &model);
+        for k in keys.iter().step_by(2) {
+            s.delete(k).unwrap();
+            model.remove(k);
+        }
+        check(&s, &model);
+    }
 }
