@@ -146,11 +146,15 @@ fn lookups(c: &mut Criterion) {
         let mut m: hashbrown::HashMap<(u32, u64), u64> =
             hashbrown::HashMap::with_capacity(order.len());
         for &id in &order {
-            if let Some(k) = t.encode_key((region_of(&regions, id), id)) {
-                m.insert(k, next[id as usize]);
+            if let Some((code, id)) = t.encode_key((region_of(&regions, id), id)) {
+                m.insert((code.get(), id), next[id as usize]);
             }
         }
-        let encoded: Vec<_> = keys.iter().filter_map(|&k| t.encode_key(k)).collect();
+        let encoded: Vec<(u32, u64)> = keys
+            .iter()
+            .filter_map(|&k| t.encode_key(k))
+            .map(|(code, id)| (code.get(), id))
+            .collect();
         drop(t);
         g.bench_function("bare_hashbrown_u32_u64", |b| {
             b.iter(|| {

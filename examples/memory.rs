@@ -8,11 +8,22 @@
 //! ```
 //! The figure includes the 64 bytes of each value and its `Bytes` bookkeeping,
 //! identical for every row, so differences between rows are index overhead.
+//!
+//! Then typed tables (features `ahash`, `btree`) of `(Dict<String>, u64)`
+//! keys (64 regions) and `u64` values, beside a bare
+//! `hashbrown::HashMap<(u32, u64), u64>` of the same codes: 20 bytes of key
+//! and value per entry.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use bytes::Bytes;
+#[cfg(feature = "ahash")]
+use laminar_core::state::typed::AHash;
+#[cfg(feature = "btree")]
+use laminar_core::state::typed::BTree;
+#[cfg(any(feature = "ahash", feature = "btree"))]
+use laminar_core::state::{key::Dict, typed::Table};
 use laminar_core::state::{InMemoryStore, StateStore};
 
 struct Counting;
@@ -82,6 +93,39 @@ fn measure(name: &str, n: u64, mut insert: impl FnMut(&[u8], Bytes)) {
     );
 }
 
+/// Heap bytes per entry held by what `load` builds from `n` typed entries.
+fn measure_typed<T>(
+    name: &str,
+    n: u64,
+    load: impl FnOnce(&dyn Fn(u64) -> (&'static str, u64)) -> T,
+) {
+    const REGIONS: [&str; 64] = {
+        let mut r = ["region"; 64];
+        let names = [
+            "r00", "r01", "r02", "r03", "r04", "r05", "r06", "r07", "r08", "r09", "r10", "r11",
+            "r12", "r13", "r14", "r15", "r16", "r17", "r18", "r19", "r20", "r21", "r22", "r23",
+            "r24", "r25", "r26", "r27", "r28", "r29", "r30", "r31", "r32", "r33", "r34", "r35",
+            "r36", "r37", "r38", "r39", "r40", "r41", "r42", "r43", "r44", "r45", "r46", "r47",
+            "r48", "r49", "r50", "r51", "r52", "r53", "r54", "r55", "r56", "r57", "r58", "r59",
+            "r60", "r61", "r62", "r63",
+        ];
+        let mut i = 0;
+        while i < 64 {
+            r[i] = names[i];
+            i += 1;
+        }
+        r
+    };
+    let before = heap_bytes();
+    let built = load(&|i| (REGIONS[(mix(i) % 64) as usize], mix(i ^ 0x5EED)));
+    let after = heap_bytes();
+    drop(built);
+    println!(
+        "{name:<40} {:>7.1} bytes/entry",
+        (after - before) as f64 / n as f64
+    );
+}
+
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
@@ -109,4 +153,34 @@ fn main() {
             m.insert(k.to_vec(), v);
         });
     }
+    println!("typed tables, (Dict<String>, u64) -> u64, 64 regions:");
+    #[cfg(feature = "ahash")]
+    measure_typed("typed AHash", n, |key| {
+        let mut t: Table<(Dict<String>, u64), u64, AHash> = Table::new();
+        for i in 0..n {
+            if t.put(key(i), i).is_err() {
+                break;
+            }
+        }
+        t
+    });
+    #[cfg(feature = "btree")]
+    measure_typed("typed BTree", n, |key| {
+        let mut t: Table<(Dict<String>, u64), u64, BTree> = Table::new();
+        for i in 0..n {
+            if t.put(key(i), i).is_err() {
+                break;
+            }
+        }
+        t
+    });
+    measure_typed("hashbrown HashMap<(u32, u64), u64>", n, |key| {
+        let mut m = hashbrown::HashMap::<(u32, u64), u64>::new();
+        for i in 0..n {
+            let (region, id) = key(i);
+            let code = region.get(1..).and_then(|c| c.parse().ok()).unwrap_or(0);
+            m.insert((code, id), i);
+        }
+        m
+    });
 }

@@ -108,7 +108,7 @@ proptest! {
                 first_seen.push(v.clone());
             }
             let pos = first_seen.iter().position(|s| s == v).unwrap_or(usize::MAX);
-            prop_assert_eq!(code as usize, pos);
+            prop_assert_eq!(code.get() as usize, pos);
             prop_assert_eq!(<Dict<String> as Key>::find(v, &dict), Some(code));
             prop_assert_eq!(<Dict<String> as Key>::resolve(&code, &dict), Some(v.as_str()));
             let mut enc = Vec::new();

@@ -3,7 +3,7 @@
 //! in-memory backends.
 #![cfg(feature = "mmap")]
 
-use laminar_core::state::key::{Dict, Key, StackKey};
+use laminar_core::state::key::{Dict, DictCode, Key, StackKey};
 use laminar_core::state::typed::{Mmap, Table};
 use laminar_core::state::StateError;
 
@@ -69,7 +69,7 @@ fn archived_reads_are_zero_copy_and_aligned() {
 
 #[test]
 fn fixed_width_keys_encode_on_the_stack() {
-    let code = 3u32;
+    let code = DictCode::new(3).unwrap();
     let mut k = StackKey::new();
     <(Dict<String>, u64) as Key>::encode(&(code, 7), &mut k);
     assert!(!k.spilled());

@@ -2,7 +2,7 @@
 //! and corrupt table snapshots are errors.
 #![cfg(all(feature = "btree", feature = "ahash"))]
 
-use laminar_core::state::key::{Dict, Key};
+use laminar_core::state::key::{Dict, DictCode, Key};
 use laminar_core::state::typed::{layout, AHash, BTree, Table};
 use laminar_core::state::StateError;
 
@@ -84,13 +84,26 @@ fn corrupt_table_snapshots_are_errors() {
     // A code that is not in the dictionary.
     let mut entries = table_entries();
     let mut key = layout::header("f", layout::ENTRY);
-    <(Dict<String>, u64) as Key>::encode(&(7, 1), &mut key);
+    <(Dict<String>, u64) as Key>::encode(&(DictCode::new(7).unwrap(), 1), &mut key);
     entries.push((key, entries[1].1.clone()));
     entries.sort();
     assert!(matches!(
         T::read_snapshot("f", &entries),
         Err(StateError::Corruption { .. })
     ));
+    // Code u32::MAX, which no dictionary code can be.
+    let mut entries = table_entries();
+    let mut key = layout::header("f", layout::ENTRY);
+    key.extend_from_slice(&[0xFF; 4]);
+    key.extend_from_slice(&1u64.to_be_bytes());
+    entries.push((key, entries[1].1.clone()));
+    entries.sort();
+    match T::read_snapshot("f", &entries) {
+        Err(StateError::Corruption { what, .. }) => {
+            assert!(what.contains("dictionary code 4294967295"), "{what}")
+        }
+        other => panic!("expected a corruption error, got {other:?}"),
+    }
     // A truncated key.
     let mut entries = table_entries();
     let mut key = layout::header("f", layout::ENTRY);

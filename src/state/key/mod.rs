@@ -6,6 +6,6 @@ mod encode;
 
 pub use dictionary::{ArchivedDictArchive, DictArchive, DictionaryKeyEncoder};
 pub use encode::{
-    add_width, encode_key, CompositeKey, Dict, DictValue, Key, KeyDicts, KeyRepr, KeySink,
-    StackKey, STACK_KEY_CAP,
+    add_width, encode_key, CompositeKey, Dict, DictCode, DictValue, Key, KeyDicts, KeyRepr,
+    KeySink, StackKey, STACK_KEY_CAP,
 };

@@ -171,3 +171,12 @@ static_assertions::assert_eq_size!(
     <(crate::state::key::Dict<String>, u64) as crate::state::key::Key>::Repr,
     u128
 );
+// The zero niche of `DictCode`: a hash-table slot of a `(Dict<String>, u64)`
+// key and a `u64` value needs no separate occupancy flag.
+static_assertions::assert_eq_size!(
+    Option<(
+        <(crate::state::key::Dict<String>, u64) as crate::state::key::Key>::Repr,
+        u64
+    )>,
+    [u64; 3]
+);
