@@ -2,7 +2,7 @@
 //! equals `Ord` order (for ordered encodings), fixed width when declared, and
 //! decoding arbitrary bytes never panics.
 
-use laminar_core::state::key::{Dict, DictionaryKeyEncoder, Key};
+use laminar_core::state::key::{Dict, DictCode, DictionaryKeyEncoder, Key};
 use proptest::prelude::*;
 
 fn laws<'a, K>(a: K::Ref<'a>, b: K::Ref<'a>) -> Result<(), TestCaseError>
@@ -153,4 +153,21 @@ fn corrupt_key_bytes_are_errors() {
     assert!(<String as Key>::decode(&mut &[b'a', 0, 7][..]).is_err());
     assert!(<String as Key>::decode(&mut &[0xC3, 0, 0][..]).is_err());
     assert!(<String as Key>::decode(&mut &[b'a'][..]).is_err());
+}
+
+#[test]
+fn dict_codes_keep_their_order_and_refuse_u32_max() {
+    let codes: Vec<DictCode> = [0, 1, 7, u32::MAX - 1]
+        .into_iter()
+        .map(|c| DictCode::new(c).unwrap())
+        .collect();
+    assert_eq!(
+        codes.iter().map(|c| c.get()).collect::<Vec<_>>(),
+        [0, 1, 7, u32::MAX - 1]
+    );
+    assert!(codes.windows(2).all(|w| w[0] < w[1]));
+    assert!(DictCode::new(u32::MAX).is_none());
+    assert_eq!(format!("{:?}", codes[2]), "DictCode(7)");
+    // The niche: an empty hash slot costs no extra word.
+    assert_eq!(std::mem::size_of::<Option<((DictCode, u64), u64)>>(), 24);
 }

@@ -470,9 +470,10 @@ impl Key for Vec<u8> {
 /// (a [`DictCode`]).
 ///
 /// Use it for low-cardinality components (regions, tenants, event types):
-/// `(Dict<String>, u64)` is stored inline as `(DictCode, u64)` (16 bytes) and
-/// looked up by `(&str, u64)` without allocating. Order within this component is the order
-/// in which values were first inserted, not their string order.
+/// `(Dict<String>, u64)` is stored inline as `(DictCode, u64)` (16 bytes)
+/// and looked up by `(&str, u64)` without allocating. Order within this
+/// component is the order in which values were first inserted, not their
+/// string order.
 pub struct Dict<T>(PhantomData<fn() -> T>);
 
 /// A type that can be dictionary-encoded: `String` (looked up by `&str`) or
@@ -517,8 +518,14 @@ impl DictValue for Vec<u8> {
 /// typed hash table of `(Dict<String>, u64)` keys and `u64` values keeps each
 /// entry in 24 bytes instead of 32. Ordered like the code. A `Dict`
 /// component therefore holds at most `u32::MAX` (2^32 - 1) distinct values.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DictCode(NonZeroU32);
+
+impl Debug for DictCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DictCode({})", self.get())
+    }
+}
 
 impl DictCode {
     /// The code for dictionary code `code`, or `None` for `u32::MAX`, which
