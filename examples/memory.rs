@@ -23,7 +23,10 @@ use laminar_core::state::typed::AHash;
 #[cfg(feature = "btree")]
 use laminar_core::state::typed::BTree;
 #[cfg(any(feature = "ahash", feature = "btree"))]
-use laminar_core::state::{key::Dict, typed::Table};
+use laminar_core::state::{
+    key::Dict,
+    typed::{NativeBackend, Table},
+};
 use laminar_core::state::{InMemoryStore, StateStore};
 
 struct Counting;
@@ -126,6 +129,21 @@ fn measure_typed<T>(
     );
 }
 
+/// A typed table of `n` entries: `key(i)` maps to `i`.
+#[cfg(any(feature = "ahash", feature = "btree"))]
+fn typed_table<B: NativeBackend>(
+    n: u64,
+    key: &dyn Fn(u64) -> (&'static str, u64),
+) -> Table<(Dict<String>, u64), u64, B> {
+    let mut t: Table<(Dict<String>, u64), u64, B> = Table::new();
+    for i in 0..n {
+        if t.put(key(i), i).is_err() {
+            break;
+        }
+    }
+    t
+}
+
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
@@ -155,25 +173,9 @@ fn main() {
     }
     println!("typed tables, (Dict<String>, u64) -> u64, 64 regions:");
     #[cfg(feature = "ahash")]
-    measure_typed("typed AHash", n, |key| {
-        let mut t: Table<(Dict<String>, u64), u64, AHash> = Table::new();
-        for i in 0..n {
-            if t.put(key(i), i).is_err() {
-                break;
-            }
-        }
-        t
-    });
+    measure_typed("typed AHash", n, |key| typed_table::<AHash>(n, key));
     #[cfg(feature = "btree")]
-    measure_typed("typed BTree", n, |key| {
-        let mut t: Table<(Dict<String>, u64), u64, BTree> = Table::new();
-        for i in 0..n {
-            if t.put(key(i), i).is_err() {
-                break;
-            }
-        }
-        t
-    });
+    measure_typed("typed BTree", n, |key| typed_table::<BTree>(n, key));
     measure_typed("hashbrown HashMap<(u32, u64), u64>", n, |key| {
         let mut m = hashbrown::HashMap::<(u32, u64), u64>::new();
         for i in 0..n {
