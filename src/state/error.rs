@@ -56,7 +56,7 @@ pub enum StateError {
         path: PathBuf,
     },
 
-    /// A fixed capacity was exhausted (for example the 2^32 codes of a dictionary).
+    /// A fixed capacity was exhausted (for example the 2^32 - 1 codes of a dictionary).
     #[error("capacity exceeded: {0}")]
     CapacityExceeded(String),
 

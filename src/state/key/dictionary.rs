@@ -32,11 +32,12 @@ pub struct DictionaryKeyEncoder {
     hasher: DefaultHashBuilder,
     /// Per-dictionary seeds of the short-value hash (drawn from `hasher`).
     seeds: [u64; 2],
-    /// Largest number of codes this encoder hands out (`u32::MAX + 1` by default).
+    /// Largest number of codes this encoder hands out (`u32::MAX` by default:
+    /// codes `0..u32::MAX`, each of which fits a [`DictCode`](super::DictCode)).
     limit: u64,
 }
 
-const FULL_LIMIT: u64 = 1 << 32;
+const FULL_LIMIT: u64 = u32::MAX as u64;
 
 /// Longest value whose [`Fingerprint`] holds all of its bytes.
 const SHORT: usize = 16;
@@ -186,7 +187,7 @@ impl DictionaryKeyEncoder {
                     )));
                 }
                 let code = u32::try_from(next).map_err(|_| {
-                    StateError::CapacityExceeded("dictionary has used all 2^32 codes".into())
+                    StateError::CapacityExceeded("dictionary has used all 2^32 - 1 codes".into())
                 })?;
                 e.insert(IndexSlot { fp, code });
                 self.values.push(value.into());
