@@ -1,4 +1,5 @@
-//! [`InMemoryStore`]: the ordered, `BTreeMap`-based reference backend.
+//! [`InMemoryStore`]: the ordered reference backend (the semantics of a
+//! `BTreeMap<Vec<u8>, Bytes>`, in layered B+ trees).
 //!
 //! # Layout
 //!
@@ -69,7 +70,9 @@ fn word_bytes(w: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&b[..n]);
 }
 
-#[derive(Clone, Debug)]
+/// Neither `Clone` nor `Debug`: derived, both would recurse once per layer,
+/// and two keys sharing a long prefix nest a layer per 7 bytes of it (see
+/// `InMemoryStore`'s own implementations, which iterate).
 enum Slot {
     /// The value of the key that ends in this slice.
     Value(Bytes),
@@ -79,7 +82,7 @@ enum Slot {
     Layer(Box<Layer>),
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Default)]
 struct Layer {
     map: BPlusTree<u64, Slot>,
 }
@@ -265,7 +268,7 @@ impl Layer {
 /// without also walking the page tables). Nodes freed by deletes or by
 /// dropping a store are reused by later nodes but not returned to the
 /// operating system, as allocators keep small-object arenas.
-#[derive(Debug, Default, Clone)]
+#[derive(Default)]
 pub struct InMemoryStore {
     root: Layer,
     len: usize,
@@ -276,6 +279,34 @@ impl InMemoryStore {
     /// Creates an empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every entry in key order.
+    fn iter(&self) -> Iter<'_> {
+        Iter::new(&self.root, b"", None, None)
+    }
+}
+
+impl Clone for InMemoryStore {
+    /// Copies the structure entry by entry (values are shared, as `Bytes`
+    /// clones). Iterative, so keys sharing a prefix of any length are fine.
+    fn clone(&self) -> Self {
+        let mut root = Layer::default();
+        for (k, v) in self.iter() {
+            root.insert(&k, v);
+        }
+        InMemoryStore {
+            root,
+            len: self.len,
+            size_bytes: self.size_bytes,
+        }
+    }
+}
+
+impl std::fmt::Debug for InMemoryStore {
+    /// The entries as a map from key bytes to value bytes, in key order.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -457,7 +488,7 @@ impl StateStore for InMemoryStore {
 
     fn snapshot(&self) -> StateSnapshot {
         StateSnapshot::from_sorted(
-            Iter::new(&self.root, b"", None, None)
+            self.iter()
                 .map(|(k, v)| (k.to_vec(), v.to_vec()))
                 .collect(),
         )
@@ -516,6 +547,33 @@ mod tests {
         s.delete(&a).unwrap();
         assert_eq!(s.len(), 1);
         drop(s);
+    }
+
+    /// Two keys sharing 64 KiB nest about 9,400 layers: cloning and
+    /// formatting must not recurse per layer (a derived `Clone` overflowed
+    /// the 2 MiB stack of a test thread well before this).
+    #[test]
+    fn clone_and_debug_of_deeply_nested_keys_do_not_overflow_the_stack() {
+        let mut s = InMemoryStore::new();
+        let a = vec![b'x'; 1 << 16];
+        let mut b = a.clone();
+        b.push(1);
+        s.put(&a, Bytes::from_static(b"a")).unwrap();
+        s.put(&b, Bytes::from_static(b"b")).unwrap();
+        s.put(b"short", Bytes::from_static(b"c")).unwrap();
+        let c = s.clone();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.size_bytes(), s.size_bytes());
+        assert_eq!(c.get(&a).as_deref(), Some(&b"a"[..]));
+        assert_eq!(c.get(&b).as_deref(), Some(&b"b"[..]));
+        assert_eq!(c.get(b"short").as_deref(), Some(&b"c"[..]));
+        // The clone is independent of the original.
+        s.delete(&a).unwrap();
+        assert_eq!(c.get(&a).as_deref(), Some(&b"a"[..]));
+        let text = format!("{c:?}");
+        assert!(text.starts_with('{') && text.ends_with('}'), "{}", &text[..40]);
+        assert_eq!(text.matches(": ").count(), 3);
+        drop((s, c));
     }
 
     #[test]
