@@ -248,12 +248,19 @@ fn update_heavy_workload_keeps_the_file_bounded() {
 
 #[test]
 fn compact_reclaims_garbage_and_keeps_content() {
-    for persistent in [false, true] {
+    // A starting capacity that cannot be mapped (or whose sum with the
+    // header overflows) falls back to what the records need, here too.
+    for (persistent, cap) in [
+        (false, 0),
+        (true, 0),
+        (false, usize::MAX),
+        (true, usize::MAX),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let mut store = if persistent {
-            MmapStateStore::persistent(dir.path().join("c.db"), 0).unwrap()
+            MmapStateStore::persistent(dir.path().join("c.db"), cap).unwrap()
         } else {
-            MmapStateStore::in_memory(0)
+            MmapStateStore::in_memory(cap)
         };
         for i in 0..1000u32 {
             store

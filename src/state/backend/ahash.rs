@@ -70,6 +70,10 @@ impl AHashMapStore {
     }
 
     /// Creates an empty store with room for `capacity` entries before rehashing.
+    ///
+    /// `capacity` is a hint: if the memory for it cannot be had (or its size
+    /// overflows, as for `usize::MAX`), the store starts empty and grows as
+    /// entries arrive, rather than aborting.
     pub fn with_capacity(capacity: usize) -> Self {
         AHashMapStore {
             table: ProbeTable::with_capacity(capacity),
@@ -223,6 +227,21 @@ mod tests {
         let in_index = s.order.iter().next().unwrap().as_slice().as_ptr();
         let in_table = s.find(&key).unwrap().key.as_slice().as_ptr();
         assert_eq!(in_index, in_table);
+    }
+
+    /// A capacity whose memory cannot exist is a hint ignored, not an abort.
+    #[test]
+    fn impossible_capacity_starts_empty_and_grows() {
+        for cap in [usize::MAX, usize::MAX / 2, 1 << 60] {
+            let mut s = AHashMapStore::with_capacity(cap);
+            assert_eq!(s.table.capacity(), 0, "capacity {cap}");
+            for i in 0u32..100 {
+                s.put(&i.to_be_bytes(), Bytes::from(vec![1; 3])).unwrap();
+            }
+            assert_eq!(s.len(), 100);
+            assert_eq!(s.get(&7u32.to_be_bytes()).as_deref(), Some(&[1u8; 3][..]));
+        }
+        assert!(AHashMapStore::with_capacity(1000).table.capacity() >= 1000);
     }
 
     #[test]

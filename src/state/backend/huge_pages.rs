@@ -126,6 +126,25 @@ impl<T> LargeSlice<T> {
     /// A slice of the items of `items` (as many as it yields, at most its
     /// reported length).
     pub(crate) fn collect(items: impl ExactSizeIterator<Item = T>) -> Self {
+        match Self::collect_in(items, false) {
+            Some(s) => s,
+            // Not reached: without `fallible` the allocation aborts or
+            // panics as `Vec`'s does rather than return.
+            None => LargeSlice {
+                ptr: NonNull::dangling(),
+                len: 0,
+                mapped: 0,
+            },
+        }
+    }
+
+    /// Like [`collect`](Self::collect), but `None` instead of aborting when
+    /// the memory cannot be had (or its size overflows).
+    pub(crate) fn try_collect(items: impl ExactSizeIterator<Item = T>) -> Option<Self> {
+        Self::collect_in(items, true)
+    }
+
+    fn collect_in(items: impl ExactSizeIterator<Item = T>, fallible: bool) -> Option<Self> {
         let cap = items.len();
         // `None` (the Box path) below one huge page, for over-aligned `T`, or
         // if the size overflows (the Box path then fails as `Vec` does).
@@ -147,21 +166,28 @@ impl<T> LargeSlice<T> {
                     len += 1;
                 }
                 SLICE_BYTES.fetch_add(run, std::sync::atomic::Ordering::Relaxed);
-                return LargeSlice {
+                return Some(LargeSlice {
                     ptr,
                     len,
                     mapped: run,
-                };
+                });
             }
         }
-        let boxed: Box<[T]> = items.collect();
+        let boxed: Box<[T]> = if fallible {
+            let mut v = Vec::new();
+            v.try_reserve_exact(cap).ok()?;
+            v.extend(items.take(cap));
+            v.into_boxed_slice()
+        } else {
+            items.collect()
+        };
         let len = boxed.len();
         let ptr = NonNull::from(Box::leak(boxed)).cast::<T>();
-        LargeSlice {
+        Some(LargeSlice {
             ptr,
             len,
             mapped: 0,
-        }
+        })
     }
 }
 

@@ -487,11 +487,7 @@ impl StateStore for InMemoryStore {
     }
 
     fn snapshot(&self) -> StateSnapshot {
-        StateSnapshot::from_sorted(
-            self.iter()
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect(),
-        )
+        StateSnapshot::from_sorted(self.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect())
     }
 
     fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
@@ -571,7 +567,11 @@ mod tests {
         s.delete(&a).unwrap();
         assert_eq!(c.get(&a).as_deref(), Some(&b"a"[..]));
         let text = format!("{c:?}");
-        assert!(text.starts_with('{') && text.ends_with('}'), "{}", &text[..40]);
+        assert!(
+            text.starts_with('{') && text.ends_with('}'),
+            "{}",
+            &text[..40]
+        );
         assert_eq!(text.matches(": ").count(), 3);
         drop((s, c));
     }

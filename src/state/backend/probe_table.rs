@@ -57,10 +57,13 @@ fn empty_slots<T>(n: usize) -> LargeSlice<Option<T>> {
 }
 
 impl<T> ProbeTable<T> {
-    /// A table with room for `n` entries before it grows.
+    /// A table with room for `n` entries before it grows. `n` is a hint:
+    /// if that much memory cannot be had (or its size overflows), the table
+    /// starts empty and grows as entries arrive.
     pub(crate) fn with_capacity(n: usize) -> Self {
+        let n = slots_for(n);
         ProbeTable {
-            slots: empty_slots(slots_for(n)),
+            slots: LargeSlice::try_collect((0..n).map(|_| None)).unwrap_or_default(),
             len: 0,
         }
     }

@@ -827,18 +827,29 @@ impl MmapStateStore {
             .map_err(|e| StateError::io("creating an anonymous mapping", e))
     }
 
-    fn compacted_capacity(&self) -> u64 {
+    /// Size of a compacted arena: the live records with room to grow, and
+    /// with `generous` at least the starting capacity. Saturating: the
+    /// starting capacity is the caller's and may be anything.
+    fn compacted_capacity(&self, generous: bool) -> u64 {
         let live = self.live_record_bytes;
-        let cap = self.data_start + live + (live / 2).max(GROWTH_GRANULE) + REC_HEADER;
-        round_up(
-            cap.max(self.data_start + self.initial_capacity),
-            GROWTH_GRANULE,
-        )
+        let cap = self
+            .data_start
+            .saturating_add(live)
+            .saturating_add((live / 2).max(GROWTH_GRANULE))
+            .saturating_add(REC_HEADER);
+        let floor = if generous {
+            self.data_start.saturating_add(self.initial_capacity)
+        } else {
+            0
+        };
+        round_up(cap.max(floor), GROWTH_GRANULE)
     }
 
     fn compact_in_memory(&mut self) -> Result<()> {
-        let cap = self.compacted_capacity();
-        let mut arena = Arena::try_anon(cap)
+        // As for growth: if the starting capacity cannot be mapped, fall
+        // back to what the live records need.
+        let mut arena = Arena::try_anon(self.compacted_capacity(true))
+            .or_else(|_| Arena::try_anon(self.compacted_capacity(false)))
             .map_err(|e| StateError::io("creating an anonymous mapping for compaction", e))?;
         let (offsets, end) = self.copy_live(&mut arena, 0)?;
         self.install(arena, offsets, end);
@@ -921,11 +932,16 @@ impl MmapStateStore {
         };
         let path = p.path.clone();
         let seq = next_seq(p.seq)?;
-        let cap = self.compacted_capacity();
         let (tmp_file, tmp) = file::create_temp(&path)?;
         let io = |what: &str, e| StateError::io(format!("{what} {}", tmp.display()), e);
         let result = (|| {
-            tmp_file.set_len(cap).map_err(|e| io("sizing", e))?;
+            // The file may not grow to the starting capacity (a file system
+            // limit on its size): then to what the live records need.
+            let mut cap = self.compacted_capacity(true);
+            if tmp_file.set_len(cap).is_err() {
+                cap = self.compacted_capacity(false);
+                tmp_file.set_len(cap).map_err(|e| io("sizing", e))?;
+            }
             let mut arena = Arena::file(tmp_file, cap, DATA_START).map_err(|e| io("mapping", e))?;
             let (offsets, end) = self.copy_live(&mut arena, DATA_START)?;
             let slot = Slot {
