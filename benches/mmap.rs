@@ -256,7 +256,7 @@ fn update_heavy_file_size(_c: &mut Criterion) {
             v[8] = round;
             store.put(&w.key(i), Bytes::from(v)).unwrap();
             writes += 1;
-            if writes % 10_000 == 0 {
+            if writes.is_multiple_of(10_000) {
                 store.flush().unwrap();
                 max_len = max_len.max(std::fs::metadata(&path).unwrap().len());
             }

@@ -64,7 +64,7 @@ fn event(i: u64) -> Event {
     let id = i / 2;
     let z = mix(id);
     let base = id as i64 * 40;
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         Event::Order {
             id,
             ts: base,

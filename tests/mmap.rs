@@ -377,7 +377,7 @@ fn scans_interleaved_with_writes_match_a_btreemap() {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let key = format!("{:04}", (x >> 33) % 3000).into_bytes();
-        if (x >> 20) % 3 == 0 {
+        if (x >> 20).is_multiple_of(3) {
             store.delete(&key).unwrap();
             model.remove(&key);
         } else {

@@ -55,7 +55,7 @@ fn op(rng: &mut Rng, i: u64, seed: u64) -> Op {
     let key = |rng: &mut Rng| {
         let k = rng.below(600);
         let mut key = format!("key{k}").into_bytes();
-        if k % 7 == 0 {
+        if k.is_multiple_of(7) {
             key.resize(30, b'~'); // some keys longer than the inline capacity
         }
         key

@@ -151,7 +151,7 @@ impl StateSnapshot {
     /// every layer of the format. Works on input at any alignment.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let body = check_frame(bytes)?;
-        let snapshot = if (body.as_ptr() as usize) % 16 == 0 {
+        let snapshot = if (body.as_ptr() as usize).is_multiple_of(16) {
             rkyv::from_bytes::<StateSnapshot, rancor::Error>(body)
         } else {
             let mut aligned = AlignedVec::<16>::with_capacity(body.len());
@@ -171,7 +171,7 @@ impl StateSnapshot {
     /// [`AlignedVec`] first, or use [`from_bytes`](StateSnapshot::from_bytes).
     pub fn view(bytes: &[u8]) -> Result<&ArchivedStateSnapshot> {
         let body = check_frame(bytes)?;
-        if (body.as_ptr() as usize) % 16 != 0 {
+        if !(body.as_ptr() as usize).is_multiple_of(16) {
             return Err(StateError::InvalidArgument(
                 "snapshot bytes for a zero-copy view must start at a 16-byte-aligned address"
                     .into(),

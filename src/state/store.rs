@@ -124,7 +124,7 @@ where
     T::Archived: CheckArchived,
 {
     let align = std::mem::align_of::<T::Archived>().max(1);
-    if (bytes.as_ptr() as usize) % align == 0 {
+    if (bytes.as_ptr() as usize).is_multiple_of(align) {
         let archived = rkyv::access::<T::Archived, rancor::Error>(bytes)
             .map_err(|e| StateError::Deserialization(e.to_string()))?;
         Ok(f(archived))

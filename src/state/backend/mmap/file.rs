@@ -14,12 +14,8 @@ fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Locks `file` exclusively without blocking.
-///
-/// `File::try_lock` is stable since Rust 1.89, above the crate's declared
-/// MSRV: the `mmap` feature needs 1.89 (the lead decides whether to raise
-/// `rust-version`).
-#[allow(clippy::incompatible_msrv)]
+/// Locks `file` exclusively without blocking (`File::try_lock`, stable
+/// since Rust 1.89: the crate's `rust-version`).
 pub(crate) fn try_lock(file: &File, path: &Path) -> Result<()> {
     match file.try_lock() {
         Ok(()) => Ok(()),

@@ -570,7 +570,7 @@ impl MmapStateStore {
         // be aligned like every segment so records never straddle two. Only
         // a file cut outside the store is unaligned; extend it (sparse, past
         // the committed end, which replay ignores).
-        let len = if len % GROWTH_GRANULE == 0 {
+        let len = if len.is_multiple_of(GROWTH_GRANULE) {
             len
         } else {
             let aligned = round_up(len, GROWTH_GRANULE);
