@@ -247,13 +247,22 @@ fn kill_9_at_random_moments_never_loses_or_mixes_commits() {
     let mut timing = Rng(base_seed ^ 0xA5A5);
     let mut state = Map::new();
     let mut stats = Stats::default();
-    for it in 0..iterations {
+    let enough = |s: &Stats| s.acked >= iterations / 4 && (s.in_commit > 0 || iterations < 20);
+    let mut done = 0;
+    for it in 0..iterations.saturating_mul(4) {
+        if it >= iterations && enough(&stats) {
+            break;
+        }
         let seed = base_seed.wrapping_add(it.wrapping_mul(0x1_0000_0001));
-        // Kill between 5 ms (often before the child opened the store) and 250 ms.
-        let run_ms = 5 + timing.below(245);
+        // Kill between 5 ms (often before the child opened the store) and
+        // 250 ms; on a machine so loaded that too few kills landed after a
+        // commit, go on with longer runs rather than fail for its speed.
+        let slack = 250 * (it / iterations.max(1));
+        let run_ms = 5 + timing.below(245) + slack;
         state = kill_once(dir.path(), seed, run_ms, &state, &mut stats);
+        done += 1;
     }
-    eprintln!("{iterations} kill points: {stats:?}");
+    eprintln!("{done} kill points: {stats:?}");
     // The kills must land while work is being committed, or the test proves nothing.
     assert!(stats.acked >= iterations / 4, "{stats:?}");
     assert!(stats.in_commit > 0 || iterations < 20, "{stats:?}");
@@ -286,7 +295,7 @@ fn lock_is_held_across_processes() {
     let start = Instant::now();
     while !dir.path().join("ready").exists() {
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < Duration::from_secs(300),
             "child never opened the store"
         );
         std::thread::sleep(Duration::from_millis(10));

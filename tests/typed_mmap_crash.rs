@@ -208,17 +208,23 @@ fn kill_9_during_struct_flushes_never_mixes_files() {
     let mut timing = Rng(base_seed ^ 0x5A5A);
     let mut state = Model::default();
     let (mut acked, mut in_flush) = (0u64, 0u64);
-    for it in 0..iterations {
+    let mut done = 0;
+    for it in 0..iterations.saturating_mul(4) {
+        if it >= iterations && acked >= iterations / 4 {
+            break;
+        }
         let seed = base_seed.wrapping_add(it.wrapping_mul(0x1_0000_0001));
-        let run_ms = 5 + timing.below(245);
+        // Past the planned kills, a machine too loaded to flush in time gets
+        // longer runs rather than a failure for its speed.
+        let slack = 250 * (it / iterations.max(1));
+        let run_ms = 5 + timing.below(245) + slack;
         let (next, any_ack, inside) = kill_once(dir.path(), seed, run_ms, &state);
         state = next;
         acked += u64::from(any_ack);
         in_flush += u64::from(inside);
+        done += 1;
     }
-    eprintln!(
-        "{iterations} kill points: {acked} with an acknowledged flush, {in_flush} inside a flush"
-    );
+    eprintln!("{done} kill points: {acked} with an acknowledged flush, {in_flush} inside a flush");
     // The kills must land while work is being committed, or the test proves nothing.
     assert!(
         acked >= iterations / 4,
