@@ -99,11 +99,21 @@ fn corrupt_table_snapshots_are_errors() {
     entries.push((key, entries[1].1.clone()));
     entries.sort();
     match T::read_snapshot("f", &entries) {
-        Err(StateError::Corruption { what, .. }) => {
-            assert!(what.contains("dictionary code 4294967295"), "{what}")
+        Err(StateError::Corruption { what, location }) => {
+            assert!(what.contains("dictionary code 4294967295"), "{what}");
+            // The error says which field and entry hold the bad key (the
+            // code sorts after the table's own entries).
+            assert!(location.contains("field `f` entry 2 key"), "{location}");
         }
         other => panic!("expected a corruption error, got {other:?}"),
     }
+    // A value that is not a valid archived u64: the error names the entry.
+    let mut entries = table_entries();
+    if let Some((_, v)) = entries.last_mut() {
+        v.truncate(3);
+    }
+    let err = T::read_snapshot("f", &entries).unwrap_err();
+    assert!(err.to_string().contains("field `f` entry 1 value"), "{err}");
     // A truncated key.
     let mut entries = table_entries();
     let mut key = layout::header("f", layout::ENTRY);

@@ -291,7 +291,8 @@ mod mmap_values {
                 .and_then(|s| s.get_ref(&single_key(name)))
             {
                 None => Ok(V::default()),
-                Some(bytes) => V::from_snapshot_bytes(bytes),
+                Some(bytes) => V::from_snapshot_bytes(bytes)
+                    .map_err(|e| e.within(|| format!("single value `{name}`"))),
             }
         }
 
@@ -343,7 +344,8 @@ pub fn read_single<V: Value>(name: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Resu
     let key = single_key(name);
     match entries.binary_search_by(|(k, _)| k.as_slice().cmp(key.as_slice())) {
         Ok(i) => match entries.get(i) {
-            Some((_, v)) => V::from_snapshot_bytes(v),
+            Some((_, v)) => V::from_snapshot_bytes(v)
+                .map_err(|e| e.within(|| format!("snapshot single value `{name}`"))),
             None => Err(missing(name)),
         },
         Err(_) => Err(missing(name)),

@@ -87,6 +87,33 @@ impl StateError {
     }
 }
 
+impl StateError {
+    /// The same error, placed inside `outer` (say, a snapshot field and
+    /// entry): prefixed to the location of a corruption or version error and
+    /// to the message of a deserialization error; other variants as they are.
+    pub(crate) fn within(self, outer: impl FnOnce() -> String) -> Self {
+        match self {
+            StateError::Corruption { location, what } => StateError::Corruption {
+                location: format!("{}, {location}", outer()),
+                what,
+            },
+            StateError::UnsupportedVersion {
+                location,
+                found,
+                supported,
+            } => StateError::UnsupportedVersion {
+                location: format!("{}, {location}", outer()),
+                found,
+                supported,
+            },
+            StateError::Deserialization(m) => {
+                StateError::Deserialization(format!("{}: {m}", outer()))
+            }
+            other => other,
+        }
+    }
+}
+
 /// Result alias used throughout the state module.
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
 

@@ -345,8 +345,15 @@ where
     pub fn get(&self, key: K::Ref<'_>) -> Result<Option<V>> {
         match self.value_bytes(key) {
             None => Ok(None),
-            Some(bytes) => with_archived_bytes::<V, _>(bytes, |a| deserialize::<V>(a))?.map(Some),
+            Some(bytes) => self.decode(bytes).map(Some),
         }
+    }
+
+    /// Validates and deserializes a stored value; errors name the table.
+    fn decode(&self, bytes: &[u8]) -> Result<V> {
+        with_archived_bytes::<V, _>(bytes, |a| deserialize::<V>(a))
+            .and_then(|r| r)
+            .map_err(|e| e.within(|| format!("Mmap table {:?}, a value", self.path())))
     }
 
     /// A validated, zero-copy view of the value of `key`: an `&Archived<V>`
@@ -431,7 +438,7 @@ where
                 break;
             }
             let mut input = k.get(1..).unwrap_or_default();
-            let repr = K::decode(&mut input)?;
+            let repr = K::decode(&mut input).map_err(|e| e.within(where_))?;
             if !input.is_empty() {
                 return Err(StateError::corruption(where_(), "trailing key bytes"));
             }
@@ -447,7 +454,7 @@ where
     /// deserialized.
     pub fn for_each(&self, mut f: impl FnMut(K::Ref<'_>, V)) -> Result<()> {
         self.scan(&[tag::ENTRY], None, |k, v| {
-            f(k, with_archived_bytes::<V, _>(v, |a| deserialize::<V>(a))??);
+            f(k, self.decode(v)?);
             Ok(())
         })
     }
@@ -479,7 +486,7 @@ where
             return Ok(());
         };
         self.scan(lo.as_slice(), Some(hi.as_slice()), |k, v| {
-            f(k, with_archived_bytes::<V, _>(v, |a| deserialize::<V>(a))??);
+            f(k, self.decode(v)?);
             Ok(())
         })
     }
@@ -597,15 +604,13 @@ where
             if !k.starts_with(prefix) {
                 break;
             }
+            let where_ = || format!("Mmap table {:?}", self.path());
             let mut input = k.get(1..).unwrap_or_default();
-            let repr = K::decode(&mut input)?;
+            let repr = K::decode(&mut input).map_err(|e| e.within(where_))?;
             let key = K::resolve(&repr, &self.dicts).ok_or_else(|| {
-                StateError::corruption("Mmap table", "dictionary code not in the dictionary")
+                StateError::corruption(where_(), "dictionary code not in the dictionary")
             })?;
-            f(
-                key,
-                with_archived_bytes::<V, _>(v, |a| deserialize::<V>(a))??,
-            );
+            f(key, self.decode(v)?);
         }
         Ok(())
     }

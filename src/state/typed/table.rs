@@ -413,6 +413,7 @@ pub(super) fn read_field<K: Key>(
         }
         used += 1;
         DictionaryKeyEncoder::from_bytes(v)
+            .map_err(|e| e.within(|| location(&format!("dictionary {i}"))))
     })?;
     if dict_entries.next().is_some() {
         return Err(StateError::corruption(
@@ -423,20 +424,22 @@ pub(super) fn read_field<K: Key>(
 
     let start = entries.partition_point(|(k, _)| k.as_slice() < entry_head.as_slice());
     let rest = entries.get(start..).unwrap_or_default();
-    for (k, v) in rest.iter().take_while(|(k, _)| k.starts_with(&entry_head)) {
+    let entries = rest.iter().take_while(|(k, _)| k.starts_with(&entry_head));
+    for (n, (k, v)) in entries.enumerate() {
+        let at = |what: &str| location(&format!("entry {n} {what}"));
         let mut input = k.get(entry_head.len()..).unwrap_or_default();
-        let repr = K::decode(&mut input)?;
+        let repr = K::decode(&mut input).map_err(|e| e.within(|| at("key")))?;
         if !input.is_empty() {
-            return Err(StateError::corruption(location("key"), "trailing bytes"));
+            return Err(StateError::corruption(at("key"), "trailing bytes"));
         }
         if K::resolve(&repr, &dicts).is_none() {
             return Err(StateError::corruption(
-                location("key"),
+                at("key"),
                 "dictionary code not in the dictionary",
             ));
         }
-        if !insert(repr, v)? {
-            return Err(StateError::corruption(location("key"), "duplicate key"));
+        if !insert(repr, v).map_err(|e| e.within(|| at("value")))? {
+            return Err(StateError::corruption(at("key"), "duplicate key"));
         }
         used += 1;
     }
