@@ -141,8 +141,31 @@ impl DictionaryKeyEncoder {
     /// Creates an empty dictionary that refuses to hand out more than `limit` codes.
     ///
     /// Useful to bound memory for a component that should be low-cardinality.
+    /// The limit is configuration, not content: [`to_bytes`](Self::to_bytes)
+    /// keeps the values only, so after [`from_bytes`](Self::from_bytes) set it
+    /// again with [`set_limit`](Self::set_limit).
     pub fn with_limit(limit: u32) -> Self {
         Self::with_limit_u64(u64::from(limit))
+    }
+
+    /// The most codes this dictionary hands out (`u32::MAX` unless limited).
+    pub fn limit(&self) -> u32 {
+        u32::try_from(self.limit).unwrap_or(u32::MAX)
+    }
+
+    /// Limits the dictionary to `limit` codes from now on.
+    ///
+    /// Fails with [`StateError::InvalidArgument`] (and changes nothing) if
+    /// more than `limit` codes are already handed out.
+    pub fn set_limit(&mut self, limit: u32) -> Result<()> {
+        if self.values.len() as u64 > u64::from(limit) {
+            return Err(StateError::InvalidArgument(format!(
+                "dictionary limit {limit} is below the {} codes already handed out",
+                self.values.len()
+            )));
+        }
+        self.limit = u64::from(limit);
+        Ok(())
     }
 
     /// Returns the code of `value`, or `None` if it was never inserted.
@@ -355,6 +378,29 @@ mod tests {
             Err(StateError::CapacityExceeded(_))
         ));
         assert_eq!(d.encode_or_insert(b"a").unwrap(), 0);
+    }
+
+    /// The limit is not serialized; `set_limit` puts it back, and refuses
+    /// one below the codes already handed out.
+    #[test]
+    fn limit_survives_a_round_trip_through_set_limit() {
+        let mut d = DictionaryKeyEncoder::with_limit(3);
+        assert_eq!(d.limit(), 3);
+        d.encode_or_insert(b"a").unwrap();
+        d.encode_or_insert(b"b").unwrap();
+        let mut back = DictionaryKeyEncoder::from_bytes(&d.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.limit(), u32::MAX);
+        assert!(matches!(
+            back.set_limit(1),
+            Err(StateError::InvalidArgument(_))
+        ));
+        assert_eq!(back.limit(), u32::MAX);
+        back.set_limit(3).unwrap();
+        back.encode_or_insert(b"c").unwrap();
+        assert!(matches!(
+            back.encode_or_insert(b"d"),
+            Err(StateError::CapacityExceeded(_))
+        ));
     }
 
     #[test]
