@@ -4,9 +4,9 @@
 //!
 //! A lookup in a structure much larger than the cache misses on one or two
 //! lines, and with 4 KiB pages each miss also misses the TLB and walks the
-//! page tables. On the benchmark VM a dependent DRAM access over a 512 MiB
-//! working set costs 217 ns with 4 KiB pages and 178 ns with 2 MiB pages (a
-//! plain pointer chase). Linux backs an aligned 2 MiB range with one huge
+//! page tables (on the benchmark VM, huge pages made `InMemoryStore`'s `get`
+//! at 1M keys take 0.73-0.85x the time: `./benches/ab.sh 124ead1 inmemory`,
+//! the revision before them). Linux backs an aligned 2 MiB range with one huge
 //! page if the range is advised with `MADV_HUGEPAGE` and
 //! `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` or `always`;
 //! otherwise the memory is ordinary pages and everything works the same.

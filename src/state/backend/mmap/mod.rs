@@ -200,9 +200,10 @@ enum Pick {
 /// at most that much.
 ///
 /// The cost is dominated by the hash-table inserts (one cache miss per key),
-/// so it is of the same order as the inserts that wrote the keys: measured
-/// at roughly 70-85% of the load-and-flush time of 1M keys on a busy 2-core
-/// machine (`benches/mmap.rs`, group `mmap_reopen`). Reopening in a small
+/// so it is of the same order as the inserts that wrote the keys: 308 ms
+/// against 701 ms for the load and flush of 1M keys on the 2-core benchmark
+/// VM (`cargo bench --bench mmap -- mmap_reopen`, which prints both; it has
+/// ranged up to about 85% on a busier machine). Reopening in a small
 /// fraction of the write time would need the index itself persisted in a
 /// mappable form; this version does not do that.
 ///
