@@ -205,7 +205,7 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                 let __dir: &#p::std::path::Path = #p::core::convert::AsRef::as_ref(&path);
                 let __values = #p::MmapValues::open(__dir)?;
                 #(#opens)*
-                ::core::result::Result::Ok(Self { #(#binds,)* __laminar_values: __values })
+                #p::core::result::Result::Ok(Self { #(#binds,)* __laminar_values: __values })
             }
 
             /// Makes the state durable, atomically across its files (a
@@ -217,17 +217,17 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
             /// compacted if due. If it fails part-way, later flushes fail
             /// too: reopen the state to recover its last complete flush.
             #vis fn flush(&mut self) -> #p::Result<()> {
-                let ::core::option::Option::Some(__generation) =
+                let #p::core::option::Option::Some(__generation) =
                     #p::MmapValues::begin_flush(&mut self.__laminar_values)?
                 else {
-                    return ::core::result::Result::Ok(());
+                    return #p::core::result::Result::Ok(());
                 };
                 #(#commits)*
                 #(#puts)*
                 #p::MmapValues::commit(&mut self.__laminar_values, __generation)?;
                 #(#finishes)*
                 #p::MmapValues::end_flush(&mut self.__laminar_values);
-                ::core::result::Result::Ok(())
+                #p::core::result::Result::Ok(())
             }
         };
     }
@@ -263,17 +263,17 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
             #vis fn snapshot(&self) -> #p::Result<#p::StateSnapshot> {
                 let mut __entries = #p::std::vec::Vec::new();
                 #(#writes)*
-                ::core::result::Result::Ok(#p::StateSnapshot::new(__entries))
+                #p::core::result::Result::Ok(#p::StateSnapshot::new(__entries))
             }
 
             /// Builds a state from a snapshot taken by [`snapshot`](Self::snapshot),
             /// validating every byte (bad bytes are an error, never a panic).
             #vis fn from_snapshot(__snapshot: &#p::StateSnapshot) -> #p::Result<Self> {
                 let __data = #p::StateSnapshot::data(__snapshot);
-                let mut __used: usize = 0;
+                let mut __used: #p::core::primitive::usize = 0;
                 #(#reads)*
                 #p::check_consumed(__used, __data.len())?;
-                ::core::result::Result::Ok(Self { #(#binds,)* #hidden_init })
+                #p::core::result::Result::Ok(Self { #(#binds,)* #hidden_init })
             }
 
             /// Replaces the whole state with `snapshot`; a bad snapshot is an
@@ -284,13 +284,13 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
             #vis fn restore(&mut self, __snapshot: &#p::StateSnapshot) -> #p::Result<()> {
                 let Self { #(#binds,)* .. } = Self::from_snapshot(__snapshot)?;
                 #(#assigns)*
-                ::core::result::Result::Ok(())
+                #p::core::result::Result::Ok(())
             }
 
             #mmap_methods
 
             /// Approximate memory of all tables, in bytes (see `Table::size_bytes`).
-            #vis fn size_bytes(&self) -> usize {
+            #vis fn size_bytes(&self) -> #p::core::primitive::usize {
                 0 #(#sizes)*
             }
         }

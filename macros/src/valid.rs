@@ -10,14 +10,19 @@ pub const STRUCT_METHODS: &[&str] = &["new", "snapshot", "restore", "from_snapsh
 /// Whole-struct methods generated for `backend = Mmap` only.
 pub const MMAP_METHODS: &[&str] = &["open", "flush"];
 
+/// Name of the hidden field the macro adds (with `backend = Mmap`).
+pub const HIDDEN_FIELD: &str = "__laminar_values";
+
 /// Pushes every problem of `input` to `errors`.
 pub fn check(input: &Input, mmap: bool, errors: &mut Vec<syn::Error>) {
     let generics = &input.item.generics;
-    if !generics.params.is_empty() || generics.where_clause.is_some() {
-        errors.push(syn::Error::new_spanned(
-            generics,
-            "#[state_store] does not support generic structs: name concrete key and value types",
-        ));
+    const GENERIC: &str =
+        "#[state_store] does not support generic structs: name concrete key and value types";
+    if !generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(generics, GENERIC));
+    } else if let Some(w) = &generics.where_clause {
+        // `Generics` prints no `where` clause: span the clause itself.
+        errors.push(syn::Error::new_spanned(w, GENERIC));
     }
     if input.fields.is_empty() && matches!(input.item.fields, syn::Fields::Named(_)) {
         errors.push(syn::Error::new_spanned(
@@ -35,6 +40,12 @@ pub fn check(input: &Input, mmap: bool, errors: &mut Vec<syn::Error>) {
                     "#[cfg] and #[cfg_attr] are not supported on #[state_store] fields: the snapshot layout must not depend on features; put the cfg on the whole struct",
                 ));
             }
+        }
+        if f.ident == HIDDEN_FIELD {
+            errors.push(syn::Error::new_spanned(
+                f.ident,
+                format!("the field name `{HIDDEN_FIELD}` is reserved for the struct's generated storage; rename the field"),
+            ));
         }
         if f.key.is_none() {
             continue;
