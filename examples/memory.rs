@@ -137,11 +137,17 @@ fn typed_table<B: NativeBackend>(
 ) -> Table<(Dict<String>, u64), u64, B> {
     let mut t: Table<(Dict<String>, u64), u64, B> = Table::new();
     for i in 0..n {
-        if t.put(key(i), i).is_err() {
-            break;
+        if let Err(e) = t.put(key(i), i) {
+            fail(e);
         }
     }
     t
+}
+
+/// A failed write would make the figures wrong: stop instead.
+fn fail(e: laminar_core::state::StateError) -> ! {
+    eprintln!("memory: a put failed: {e}");
+    std::process::exit(1)
 }
 
 fn main() {
@@ -152,12 +158,16 @@ fn main() {
     println!("heap bytes per entry at {n} entries (16-byte keys, 64-byte values):");
     {
         let mut s = InMemoryStore::new();
-        measure("InMemoryStore", n, |k, v| s.put(k, v).unwrap_or(()));
+        measure("InMemoryStore", n, |k, v| {
+            s.put(k, v).unwrap_or_else(|e| fail(e))
+        });
     }
     #[cfg(feature = "ahash")]
     {
         let mut s = laminar_core::state::AHashMapStore::new();
-        measure("AHashMapStore", n, |k, v| s.put(k, v).unwrap_or(()));
+        measure("AHashMapStore", n, |k, v| {
+            s.put(k, v).unwrap_or_else(|e| fail(e))
+        });
     }
     {
         let mut m = std::collections::BTreeMap::<Vec<u8>, Bytes>::new();
