@@ -85,9 +85,7 @@ impl StateError {
             what: what.into(),
         }
     }
-}
 
-impl StateError {
     /// The same error, placed inside `outer` (say, a snapshot field and
     /// entry): prefixed to the location of a corruption or version error and
     /// to the message of a deserialization error; other variants as they are.
