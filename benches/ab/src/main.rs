@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! laminar-ab typed KEYS        # Table<(Dict<String>, u64), u64, BTree>, dependent chase
+//! laminar-ab typedhash KEYS    # the same table with AHash: independent gets by &str, and a chase
 //! laminar-ab inmemory KEYS     # InMemoryStore: independent gets and a dependent chain
 //! laminar-ab ahash KEYS        # AHashMapStore, same
 //! laminar-ab mmap KEYS         # MmapStateStore::in_memory, same
@@ -61,11 +62,11 @@ const STEPS: u64 = 200_000;
 const ROUNDS: usize = 9;
 
 macro_rules! typed_side {
-    ($krate:ident, $regions:expr, $order:expr, $next:expr) => {{
+    ($krate:ident, $marker:ident, $regions:expr, $order:expr, $next:expr) => {{
         let mut t: $krate::state::typed::Table<
             ($krate::state::key::Dict<String>, u64),
             u64,
-            $krate::state::typed::BTree,
+            $krate::state::typed::$marker,
         > = Default::default();
         for &id in $order {
             t.put(
@@ -94,8 +95,8 @@ macro_rules! chase {
 fn typed(n: u64) {
     let regions: Vec<String> = (0..REGIONS).map(|r| format!("region-{r:02}")).collect();
     let (order, next) = cycle(n);
-    let a = typed_side!(new, regions, &order, next);
-    let b = typed_side!(old, regions, &order, next);
+    let a = typed_side!(new, BTree, regions, &order, next);
+    let b = typed_side!(old, BTree, regions, &order, next);
     let (mut ra, mut rb) = (vec![], vec![]);
     let (mut ia, mut ib) = (order[0], order[0]);
     for _ in 0..ROUNDS {
@@ -107,6 +108,47 @@ fn typed(n: u64) {
         rb.push(x);
     }
     report(&format!("typed BTree chase, {n} keys"), ra, rb);
+}
+
+/// Independent lookups by `(&str, u64)`: nanoseconds per lookup.
+macro_rules! typed_gets {
+    ($t:expr, $probe:expr) => {{
+        let t0 = Instant::now();
+        let mut acc = 0u64;
+        for &k in $probe.iter() {
+            acc = acc.wrapping_add(*$t.get(std::hint::black_box(k)).unwrap_or(&0));
+        }
+        std::hint::black_box(acc);
+        t0.elapsed().as_nanos() as f64 / $probe.len() as f64
+    }};
+}
+
+fn typed_hash(n: u64) {
+    let regions: Vec<String> = (0..REGIONS).map(|r| format!("region-{r:02}")).collect();
+    let (order, next) = cycle(n);
+    let a = typed_side!(new, AHash, regions, &order, next);
+    let b = typed_side!(old, AHash, regions, &order, next);
+    let probe: Vec<(&str, u64)> = (0..1_000_000u64)
+        .map(|j| {
+            let id = mix(j ^ 0x77) % n;
+            (regions[(mix(id) % REGIONS) as usize].as_str(), id)
+        })
+        .collect();
+    let (mut ga, mut gb, mut ca, mut cb) = (vec![], vec![], vec![], vec![]);
+    let (mut ia, mut ib) = (order[0], order[0]);
+    // Short rounds and a noisy host: more of them than the other modes.
+    for _ in 0..4 * ROUNDS {
+        ga.push(typed_gets!(a, probe));
+        gb.push(typed_gets!(b, probe));
+        let (x, i) = chase!(a, regions, ia);
+        ia = i;
+        ca.push(x);
+        let (x, i) = chase!(b, regions, ib);
+        ib = i;
+        cb.push(x);
+    }
+    report(&format!("typed AHash get, {n} keys"), ga, gb);
+    report(&format!("typed AHash chase, {n} keys"), ca, cb);
 }
 
 macro_rules! store_rounds {
@@ -193,9 +235,10 @@ fn main() {
         .unwrap_or(1_000_000);
     match mode.as_str() {
         "typed" => typed(n),
+        "typedhash" => typed_hash(n),
         "inmemory" | "ahash" | "mmap" => store(&mode, n),
         other => {
-            eprintln!("unknown mode {other}: typed, inmemory, ahash or mmap");
+            eprintln!("unknown mode {other}: typed, typedhash, inmemory, ahash or mmap");
             std::process::exit(2);
         }
     }
