@@ -20,8 +20,10 @@ use laminar_core::state::{InMemoryStore, StateStore};
 mod workload;
 use workload::Workload;
 
-/// Number of distinct lookup keys cycled through (a power of two).
-const PROBES: usize = 1 << 16;
+/// Number of distinct lookup keys cycled through (a power of two): a million,
+/// so that at 1M keys the lookups reach the whole store rather than a cached
+/// subset of it.
+const PROBES: usize = 1 << 20;
 
 fn key_array(w: &Workload, idx: &[u64]) -> Vec<[u8; 16]> {
     idx.iter()

@@ -4,6 +4,9 @@
 //! tables) and a unique `id`; value: `u64`. Loaded in random order.
 //!
 //! - `typed_get_1M/*`: independent point lookups (throughput), random order,
+//!   each iteration the next [`LOOKUPS`] of [`PROBES`] random keys (so the
+//!   lookups reach the whole table and miss the cache as they would in an
+//!   operator, instead of revisiting a few thousand cached entries),
 //!   for every typed backend marker, a bare `hashbrown::HashMap<u64, u64>`
 //!   keyed by `id`, and the byte-level `AHashMapStore` keyed by the encoded
 //!   `(region, id)` bytes. The `Mmap` marker (feature `mmap`) is measured
@@ -27,7 +30,12 @@ use laminar_core::state::{AHashMapStore, StateStore};
 use workload::{mix, Rng};
 
 const REGIONS: usize = 64;
+/// Lookups per measured iteration.
 const LOOKUPS: usize = 4096;
+/// Distinct random lookup keys, visited [`LOOKUPS`] at a time in turn: a
+/// million keys touch every line of a million-entry table, far more than the
+/// cache holds.
+const PROBES: usize = 1 << 20;
 const SEED: u64 = 0x5EED_1A31_0000_0004;
 
 fn regions() -> Vec<String> {
@@ -115,13 +123,31 @@ fn byte_store(regions: &[String], order: &[u64], next: &[u64]) -> AHashMapStore 
     s
 }
 
+/// Hands out consecutive windows of [`LOOKUPS`] elements of a probe array,
+/// wrapping around at its end.
+#[derive(Default)]
+struct Windows {
+    start: usize,
+}
+
+impl Windows {
+    fn next<'a, T>(&mut self, all: &'a [T]) -> &'a [T] {
+        if self.start + LOOKUPS > all.len() {
+            self.start = 0;
+        }
+        let window = &all[self.start..(self.start + LOOKUPS).min(all.len())];
+        self.start += LOOKUPS;
+        window
+    }
+}
+
 fn lookups(c: &mut Criterion) {
     let n = 1_000_000u64;
     let regions = regions();
     let order = permutation(n);
     let next = cycle(&order);
     let mut rng = Rng::new(SEED ^ 7);
-    let ids: Vec<u64> = (0..LOOKUPS).map(|_| rng.below(n)).collect();
+    let ids: Vec<u64> = (0..PROBES).map(|_| rng.below(n)).collect();
     let keys: Vec<(&str, u64)> = ids
         .iter()
         .map(|&id| (region_of(&regions, id), id))
@@ -131,9 +157,11 @@ fn lookups(c: &mut Criterion) {
     g.throughput(Throughput::Elements(LOOKUPS as u64));
     {
         let m = bare_map(&order, &next);
+        let mut w = Windows::default();
         g.bench_function("bare_hashbrown_u64", |b| {
             b.iter(|| {
-                ids.iter()
+                w.next(&ids)
+                    .iter()
                     .map(|id| *m.get(black_box(id)).unwrap_or(&0))
                     .fold(0u64, u64::wrapping_add)
             })
@@ -156,9 +184,10 @@ fn lookups(c: &mut Criterion) {
             .map(|(code, id)| (code.get(), id))
             .collect();
         drop(t);
+        let mut w = Windows::default();
         g.bench_function("bare_hashbrown_u32_u64", |b| {
             b.iter(|| {
-                encoded
+                w.next(&encoded)
                     .iter()
                     .map(|k| *m.get(black_box(k)).unwrap_or(&0))
                     .fold(0u64, u64::wrapping_add)
@@ -167,9 +196,11 @@ fn lookups(c: &mut Criterion) {
     }
     {
         let t = typed_table::<AHash>(&regions, &order, &next);
+        let mut w = Windows::default();
         g.bench_function("typed_AHash", |b| {
             b.iter(|| {
-                keys.iter()
+                w.next(&keys)
+                    .iter()
                     .map(|&k| *t.get(black_box(k)).unwrap_or(&0))
                     .fold(0u64, u64::wrapping_add)
             })
@@ -178,9 +209,10 @@ fn lookups(c: &mut Criterion) {
     {
         let t = typed_table::<AHash>(&regions, &order, &next);
         let encoded: Vec<_> = keys.iter().filter_map(|&k| t.encode_key(k)).collect();
+        let mut w = Windows::default();
         g.bench_function("typed_AHash_pre_encoded", |b| {
             b.iter(|| {
-                encoded
+                w.next(&encoded)
                     .iter()
                     .map(|k| *t.get_encoded(black_box(k)).unwrap_or(&0))
                     .fold(0u64, u64::wrapping_add)
@@ -189,9 +221,11 @@ fn lookups(c: &mut Criterion) {
     }
     {
         let t = typed_table::<BTree>(&regions, &order, &next);
+        let mut w = Windows::default();
         g.bench_function("typed_BTree", |b| {
             b.iter(|| {
-                keys.iter()
+                w.next(&keys)
+                    .iter()
                     .map(|&k| *t.get(black_box(k)).unwrap_or(&0))
                     .fold(0u64, u64::wrapping_add)
             })
@@ -200,16 +234,19 @@ fn lookups(c: &mut Criterion) {
     #[cfg(feature = "mmap")]
     {
         let t = mmap_table(&regions, &order, &next);
+        let mut w = Windows::default();
         g.bench_function("typed_Mmap_owned", |b| {
             b.iter(|| {
-                keys.iter()
+                w.next(&keys)
+                    .iter()
                     .map(|&k| t.get(black_box(k)).ok().flatten().unwrap_or(0))
                     .fold(0u64, u64::wrapping_add)
             })
         });
         g.bench_function("typed_Mmap_archived", |b| {
             b.iter(|| {
-                keys.iter()
+                w.next(&keys)
+                    .iter()
                     .map(|&k| {
                         t.get_archived(black_box(k))
                             .ok()
@@ -223,10 +260,11 @@ fn lookups(c: &mut Criterion) {
     {
         let s = byte_store(&regions, &order, &next);
         let mut buf = Vec::with_capacity(32);
+        let mut w = Windows::default();
         g.bench_function("bytes_AHashMapStore", |b| {
             b.iter(|| {
                 let mut acc = 0u64;
-                for &(r, id) in &keys {
+                for &(r, id) in w.next(&keys) {
                     byte_key(r, id, &mut buf);
                     if let Some(v) = s.get_ref(black_box(&buf)) {
                         acc = acc.wrapping_add(
@@ -243,9 +281,11 @@ fn lookups(c: &mut Criterion) {
         for r in &regions {
             d.encode_or_insert(r.as_bytes()).expect("room");
         }
+        let mut w = Windows::default();
         g.bench_function("dictionary_encode_only", |b| {
             b.iter(|| {
-                keys.iter()
+                w.next(&keys)
+                    .iter()
                     .map(|&(r, _)| d.encode(black_box(r.as_bytes())).unwrap_or(0))
                     .fold(0u32, u32::wrapping_add)
             })
