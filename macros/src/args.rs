@@ -1,6 +1,7 @@
 //! Arguments of `#[state_store(...)]`.
 
 use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Ident, Token};
@@ -8,14 +9,16 @@ use syn::{Ident, Token};
 /// The backends a struct may name, as written.
 pub const BACKENDS: &[&str] = &["BTree", "AHash", "Mmap"];
 
-const ACCEPTED: &str =
-    "accepted arguments: `#[state_store]` or `#[state_store(backend = BTree | AHash | Mmap)]`";
+const ACCEPTED: &str = "accepted arguments: `#[state_store]` or `#[state_store(backend = BTree | AHash | Mmap, crate = path::to::laminar_core)]` (both optional)";
 
 /// Parsed `#[state_store(...)]` arguments.
 #[derive(Default)]
 pub struct Args {
     /// `backend = X`, if given (already checked against [`BACKENDS`]).
     pub backend: Option<Ident>,
+    /// `crate = path`, if given: where `laminar_core` is reachable when the
+    /// dependency is renamed or re-exported (default `::laminar_core`).
+    pub krate: Option<syn::Path>,
 }
 
 struct Arg {
@@ -25,7 +28,8 @@ struct Arg {
 
 impl Parse for Arg {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let name: Ident = input.parse()?;
+        // `parse_any`: `crate` is a keyword.
+        let name: Ident = Ident::parse_any(input)?;
         if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
             let value: syn::Type = input.parse()?;
@@ -58,7 +62,7 @@ pub fn parse(tokens: TokenStream) -> (Args, Option<syn::Error>) {
         }
     };
     for arg in list {
-        if arg.name != "backend" {
+        if arg.name != "backend" && arg.name != "crate" {
             push(syn::Error::new(
                 arg.name.span(),
                 format!("unknown `state_store` argument `{}`; {ACCEPTED}", arg.name),
@@ -68,10 +72,26 @@ pub fn parse(tokens: TokenStream) -> (Args, Option<syn::Error>) {
         let Some(value) = arg.value else {
             push(syn::Error::new(
                 arg.name.span(),
-                format!("`backend` needs a value; {ACCEPTED}"),
+                format!("`{}` needs a value; {ACCEPTED}", arg.name),
             ));
             continue;
         };
+        if arg.name == "crate" {
+            match value {
+                syn::Type::Path(p) if p.qself.is_none() => {
+                    if args.krate.is_some() {
+                        push(syn::Error::new_spanned(&p, "duplicate `crate` argument"));
+                    } else {
+                        args.krate = Some(p.path);
+                    }
+                }
+                other => push(syn::Error::new_spanned(
+                    &other,
+                    format!("`crate` takes a path to laminar_core, such as `crate = my_dep::laminar_core`; {ACCEPTED}"),
+                )),
+            }
+            continue;
+        }
         let ident = match &value {
             syn::Type::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
             _ => None,

@@ -71,7 +71,10 @@ fn unraw(ident: &syn::Ident) -> String {
 }
 
 fn generate(input: &Input, args: &args::Args) -> TokenStream {
-    let p = quote!(::laminar_core::state::__private);
+    let p = match &args.krate {
+        Some(krate) => quote!(#krate::state::__private),
+        None => quote!(::laminar_core::state::__private),
+    };
     let item = input.item;
     let name = &item.ident;
     let vis = &item.vis;

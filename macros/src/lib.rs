@@ -1,7 +1,8 @@
 //! The `#[state_store]` attribute macro of `laminar-core`.
 //!
 //! Use it through `laminar_core::state::state_store`; the generated code
-//! refers to `::laminar_core` by absolute paths. The crate only parses the
+//! refers to `::laminar_core` (or the path given as `crate = ...`) by
+//! absolute paths. The crate only parses the
 //! input and hands off: `args` (macro arguments), `ast` (typed view of the
 //! struct), `attr` (field attributes), `valid` (cross-field checks) and
 //! `expand` (code generation).
@@ -19,8 +20,10 @@ mod valid;
 ///
 /// Fields marked `#[state(key = K)]` become `Table<K, V, Backend>` (where `V`
 /// is the written field type); other fields stay single values. Optional
-/// argument: `backend = BTree | AHash | Mmap` (default: `DefaultBackend`,
-/// chosen by cargo features; never `Mmap`). With `backend = Mmap` the struct
+/// arguments: `backend = BTree | AHash | Mmap` (default: `DefaultBackend`,
+/// chosen by cargo features; never `Mmap`), and `crate = path` naming where
+/// `laminar_core` is when it is renamed or re-exported (default
+/// `::laminar_core`). With `backend = Mmap` the struct
 /// also gets `open(dir)` and `flush()`. See `laminar_core::state::typed` for
 /// the generated API.
 #[proc_macro_attribute]

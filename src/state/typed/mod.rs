@@ -52,7 +52,10 @@
 //!   `Table<K, V, Backend>` (same name, visibility, docs and other attributes);
 //!   every other field stays a single value of its type;
 //! - `#[state_store(backend = BTree | AHash | Mmap)]` picks the backend
-//!   (default: [`DefaultBackend`]).
+//!   (default: [`DefaultBackend`]);
+//! - `#[state_store(crate = path)]` names where `laminar_core` is when a
+//!   crate renames the dependency or re-exports it (default
+//!   `::laminar_core`), e.g. `crate = engine::deps::laminar_core`.
 //!
 //! Generated inherent methods (with the struct's visibility, or the field's
 //! for accessors):
