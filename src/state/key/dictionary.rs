@@ -13,7 +13,9 @@ use crate::state::error::{Result, StateError};
 /// the life of the encoder and survive a restart through rkyv serialization
 /// (the archived form is the list of values in code order).
 ///
-/// Each value is stored once: the lookup table holds only codes.
+/// Each value is stored once: the lookup table holds 32-byte slots of a
+/// code, a hash and a fixed-size fingerprint (at most half of them in use),
+/// never a copy of a long value.
 ///
 /// ```
 /// use laminar_core::state::DictionaryKeyEncoder;
