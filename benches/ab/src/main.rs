@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! laminar-ab typed KEYS        # Table<(Dict<String>, u64), u64, BTree>, dependent chase
-//! laminar-ab typedhash KEYS    # the same table with AHash: independent gets by &str, and a chase
+//! laminar-ab typedhash KEYS    # the same table with AHash: independent gets by &str, and a chase;
+//!                              # also the new side against a bare hashbrown HashMap<u64, u64>
 //! laminar-ab inmemory KEYS     # InMemoryStore: independent gets and a dependent chain
 //! laminar-ab ahash KEYS        # AHashMapStore, same
 //! laminar-ab mmap KEYS         # MmapStateStore::in_memory, same
@@ -134,12 +135,24 @@ fn typed_hash(n: u64) {
             (regions[(mix(id) % REGIONS) as usize].as_str(), id)
         })
         .collect();
-    let (mut ga, mut gb, mut ca, mut cb) = (vec![], vec![], vec![], vec![]);
+    // The bar of issue 4: a bare map keyed by the id alone.
+    let mut bare: hashbrown::HashMap<u64, u64> = hashbrown::HashMap::with_capacity(order.len());
+    for &id in &order {
+        bare.insert(id, next[id as usize]);
+    }
+    let (mut ga, mut gb, mut ca, mut cb, mut gh) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut ia, mut ib) = (order[0], order[0]);
     // Short rounds and a noisy host: more of them than the other modes.
     for _ in 0..4 * ROUNDS {
         ga.push(typed_gets!(a, probe));
         gb.push(typed_gets!(b, probe));
+        let t0 = Instant::now();
+        let mut acc = 0u64;
+        for &(_, id) in &probe {
+            acc = acc.wrapping_add(*bare.get(&std::hint::black_box(id)).unwrap_or(&0));
+        }
+        std::hint::black_box(acc);
+        gh.push(t0.elapsed().as_nanos() as f64 / probe.len() as f64);
         let (x, i) = chase!(a, regions, ia);
         ia = i;
         ca.push(x);
@@ -147,6 +160,11 @@ fn typed_hash(n: u64) {
         ib = i;
         cb.push(x);
     }
+    let (new_get, bare_get) = (median(ga.clone()), median(gh));
+    println!(
+        "typed AHash get by (&str, u64) against bare hashbrown HashMap<u64, u64> by id, {n} keys: new {new_get:.0} ns, bare {bare_get:.0} ns, ratio {:.2}",
+        new_get / bare_get
+    );
     report(&format!("typed AHash get, {n} keys"), ga, gb);
     report(&format!("typed AHash chase, {n} keys"), ca, cb);
 }

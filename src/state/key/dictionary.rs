@@ -126,10 +126,11 @@ impl IndexSlot {
 /// A lookup of a short value hashes two words, then compares three words of
 /// one slot (usually) with no pointer to follow, and inlines into the typed
 /// table's `get`: fewer instructions ahead of the table's own cache miss
-/// than the SwissTable (`hashbrown::HashTable`) it replaced, so more lookups
-/// overlap. Independent typed `AHash` gets by `(&str, u64)` at 1M keys took
-/// 0.69-0.76x the time of that version, dependent ones 0.95-1.01x
-/// (`./benches/ab.sh 6adfedd typedhash`, three runs, 24 November 2026).
+/// than the SwissTable (`hashbrown::HashTable`) it replaced. Independent
+/// typed `AHash` gets by `(&str, u64)` at 1M keys took a median 0.97x the
+/// time of that version over nine runs (from 0.69x to 1.04x), dependent ones
+/// 0.97x (0.95-1.01x) (`./benches/ab.sh 6adfedd typedhash`, 24 November
+/// 2026): a small gain, since the table's own cache miss dominates.
 #[derive(Clone, Default)]
 struct CodeIndex {
     /// Empty or a power of two long.
