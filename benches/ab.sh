@@ -6,7 +6,8 @@
 #   ./benches/ab.sh 28e0ddc typed 10000000   # typed BTree chase vs std BTreeMap
 #   ./benches/ab.sh 124ead1 inmemory 1000000  # InMemoryStore before huge pages
 #
-# MODE: typed | typedhash | inmemory | ahash | mmap. REV is checked out (detached) into
+# MODE: typed | typedhash | hashorder | inmemory | ahash | mmap (hashorder
+# measures this checkout only). REV is checked out (detached) into
 # target/ab-old, with its versions renamed so cargo can link both copies.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)

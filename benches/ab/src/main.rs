@@ -6,6 +6,8 @@
 //! laminar-ab typed KEYS        # Table<(Dict<String>, u64), u64, BTree>, dependent chase
 //! laminar-ab typedhash KEYS    # the same table with AHash: independent gets by &str, and a chase;
 //!                              # also the new side against a bare hashbrown HashMap<u64, u64>
+//! laminar-ab hashorder KEYS    # this checkout only: a hashbrown HashTable of (code, id) hashed
+//!                              # from the code (after the dictionary) or from the string itself
 //! laminar-ab inmemory KEYS     # InMemoryStore: independent gets and a dependent chain
 //! laminar-ab ahash KEYS        # AHashMapStore, same
 //! laminar-ab mmap KEYS         # MmapStateStore::in_memory, same
@@ -169,6 +171,94 @@ fn typed_hash(n: u64) {
     report(&format!("typed AHash chase, {n} keys"), ca, cb);
 }
 
+#[inline]
+fn folded(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// Table hash of a (region, id) key from a region word: the code or a hash of the string.
+#[inline]
+fn key_hash(region: u64, id: u64) -> u64 {
+    folded(region ^ 0x243f_6a88_85a3_08d3, id ^ 0x1319_8a2e_0370_7344)
+}
+
+/// A hash of the string's bytes alone, computable before the dictionary answers.
+#[inline]
+fn string_hash(s: &[u8]) -> u64 {
+    let (h, t) = match (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+        (Some(h), Some(t)) => (u64::from_le_bytes(*h), u64::from_le_bytes(*t)),
+        _ => (s.len() as u64, 0),
+    };
+    folded(h ^ 0xa409_3822_299f_31d0, t ^ 0x082e_fa98_ec4e_6c89 ^ (s.len() as u64) << 56)
+}
+
+/// Does a dictionary lookup delay a hash table's miss? The same lookups by
+/// `(&str, id)` in two `hashbrown::HashTable`s of `(code, id, value)`: one
+/// hashed from the dictionary code (the miss waits for the dictionary), one
+/// from the string's own hash (the miss can start alongside it).
+fn hash_order(n: u64) {
+    use hashbrown::HashTable;
+    let regions: Vec<String> = (0..REGIONS).map(|r| format!("region-{r:02}")).collect();
+    let mut dict = new::state::DictionaryKeyEncoder::new();
+    for r in &regions {
+        dict.encode_or_insert(r.as_bytes()).expect("dictionary has room");
+    }
+    let code_of = |s: &str| dict.encode(s.as_bytes()).unwrap_or(u32::MAX);
+    let (order, _) = cycle(n);
+    let mut by_code: HashTable<(u32, u64, u64)> = HashTable::with_capacity(order.len());
+    let mut by_string: HashTable<(u32, u64, u64)> = HashTable::with_capacity(order.len());
+    for &id in &order {
+        let s = &regions[(mix(id) % REGIONS) as usize];
+        let code = code_of(s);
+        by_code.insert_unique(key_hash(u64::from(code), id), (code, id, id ^ 5), |e| {
+            key_hash(u64::from(e.0), e.1)
+        });
+        by_string.insert_unique(key_hash(string_hash(s.as_bytes()), id), (code, id, id ^ 5), |e| {
+            let s = regions.get(e.0 as usize).map_or(&[][..], |s| s.as_bytes());
+            key_hash(string_hash(s), e.1)
+        });
+    }
+    let probe: Vec<(&str, u64)> = (0..1_000_000u64)
+        .map(|j| {
+            let id = mix(j ^ 0x77) % n;
+            (regions[(mix(id) % REGIONS) as usize].as_str(), id)
+        })
+        .collect();
+    let (mut ra, mut rb) = (vec![], vec![]);
+    let mut acc = 0u64;
+    for _ in 0..4 * ROUNDS {
+        let t0 = Instant::now();
+        for &k in &probe {
+            let (s, id) = std::hint::black_box(k);
+            if let Some(code) = dict.encode(s.as_bytes()) {
+                let h = key_hash(u64::from(code), id);
+                if let Some(e) = by_code.find(h, |e| e.0 == code && e.1 == id) {
+                    acc = acc.wrapping_add(e.2);
+                }
+            }
+        }
+        ra.push(t0.elapsed().as_nanos() as f64 / probe.len() as f64);
+        let t0 = Instant::now();
+        for &k in &probe {
+            let (s, id) = std::hint::black_box(k);
+            let h = key_hash(string_hash(s.as_bytes()), id);
+            if let Some(code) = dict.encode(s.as_bytes()) {
+                if let Some(e) = by_string.find(h, |e| e.0 == code && e.1 == id) {
+                    acc = acc.wrapping_add(e.2);
+                }
+            }
+        }
+        rb.push(t0.elapsed().as_nanos() as f64 / probe.len() as f64);
+    }
+    std::hint::black_box(acc);
+    let (a, b) = (median(ra), median(rb));
+    println!(
+        "hash from the string / hash from the code, {n} keys: {b:.0} ns / {a:.0} ns, ratio {:.2}",
+        b / a
+    );
+}
+
 macro_rules! store_rounds {
     ($s:expr, $probe:expr, $keys:expr) => {{
         let t0 = Instant::now();
@@ -254,9 +344,10 @@ fn main() {
     match mode.as_str() {
         "typed" => typed(n),
         "typedhash" => typed_hash(n),
+        "hashorder" => hash_order(n),
         "inmemory" | "ahash" | "mmap" => store(&mode, n),
         other => {
-            eprintln!("unknown mode {other}: typed, typedhash, inmemory, ahash or mmap");
+            eprintln!("unknown mode {other}: typed, typedhash, hashorder, inmemory, ahash or mmap");
             std::process::exit(2);
         }
     }
