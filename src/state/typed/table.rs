@@ -125,11 +125,11 @@ impl<K: Key, V, B: Backend> Table<K, V, B> {
     /// Approximate memory of the entries and dictionaries, in bytes: for the
     /// in-memory backends the inline size of each key and value (heap memory
     /// owned by values is not counted), for `Mmap` the bytes
-    /// of the live encoded keys and archived values; plus dictionary contents.
+    /// of the live encoded keys and archived values; plus the dictionaries
+    /// (see [`DictionaryKeyEncoder::size_bytes`]).
     pub fn size_bytes(&self) -> usize {
         let mut dicts = 0;
-        self.dicts
-            .each(&mut |d| dicts += d.iter().map(|(_, v)| v.len() + 4).sum::<usize>());
+        self.dicts.each(&mut |d| dicts += d.size_bytes());
         B::entry_bytes(&self.map) + dicts
     }
 
