@@ -78,7 +78,10 @@ pub fn parse(tokens: TokenStream) -> (Args, Option<syn::Error>) {
         };
         if arg.name == "crate" {
             match value {
-                syn::Type::Path(p) if p.qself.is_none() => {
+                syn::Type::Path(p)
+                    if p.qself.is_none()
+                        && p.path.segments.iter().all(|s| s.arguments.is_none()) =>
+                {
                     if args.krate.is_some() {
                         push(syn::Error::new_spanned(&p, "duplicate `crate` argument"));
                     } else {

@@ -262,7 +262,7 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
             #(#accessors)*
 
             /// Captures every table (with its dictionaries) and single value in
-            /// one [`StateSnapshot`](::laminar_core::state::StateSnapshot).
+            /// one `StateSnapshot`.
             #vis fn snapshot(&self) -> #p::Result<#p::StateSnapshot> {
                 let mut __entries = #p::std::vec::Vec::new();
                 #(#writes)*
@@ -297,5 +297,52 @@ fn generate(input: &Input, args: &args::Args) -> TokenStream {
                 0 #(#sizes)*
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expands `#[state_store(args)]` on a struct with a table field and a
+    /// single value.
+    fn expand(args: TokenStream) -> String {
+        let item = quote! {
+            struct State {
+                #[state(key = (Dict<String>, u64))]
+                counts: u64,
+                watermark: i64,
+            }
+        };
+        state_store(args, item).to_string()
+    }
+
+    /// Every generated path goes through `crate = ...`: none names
+    /// `laminar_core` (trybuild cannot check this, since its test crates
+    /// always depend on `laminar_core` under that name).
+    #[test]
+    fn crate_argument_replaces_every_path_root() {
+        let mut cases = vec![quote!(crate = my_engine::deps::state_lib)];
+        if cfg!(feature = "mmap") {
+            cases.push(quote!(backend = Mmap, crate = my_engine::deps::state_lib));
+        }
+        for args in cases {
+            let out = expand(args.clone());
+            assert!(!out.contains("compile_error"), "{args}: {out}");
+            assert!(
+                out.contains("my_engine :: deps :: state_lib :: state :: __private"),
+                "{args}: {out}"
+            );
+            assert!(!out.contains("laminar_core"), "{args}: {out}");
+        }
+        assert!(expand(quote!()).contains(":: laminar_core :: state :: __private"));
+    }
+
+    /// A `crate` path with generic arguments is refused where it is written.
+    #[test]
+    fn crate_path_with_generic_arguments_is_an_error() {
+        let out = expand(quote!(crate = deps::<u8>));
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("takes a path to laminar_core"), "{out}");
     }
 }

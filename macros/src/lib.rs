@@ -1,8 +1,8 @@
 //! The `#[state_store]` attribute macro of `laminar-core`.
 //!
 //! Use it through `laminar_core::state::state_store`; the generated code
-//! refers to `::laminar_core` (or the path given as `crate = ...`) by
-//! absolute paths. The crate only parses the
+//! refers to `::laminar_core` by absolute paths, or to the path given as
+//! `crate = ...`. The crate only parses the
 //! input and hands off: `args` (macro arguments), `ast` (typed view of the
 //! struct), `attr` (field attributes), `valid` (cross-field checks) and
 //! `expand` (code generation).
