@@ -20,10 +20,16 @@ use laminar_core::state::{InMemoryStore, StateStore};
 mod workload;
 use workload::Workload;
 
-/// Number of distinct lookup keys cycled through (a power of two): a million,
-/// so that at 1M keys the lookups reach the whole store rather than a cached
-/// subset of it.
-const PROBES: usize = 1 << 20;
+/// Distinct lookup keys cycled through for a store of `keys` keys (a power
+/// of two): four per key up to a million, so that at 1M keys the lookups
+/// reach the whole store rather than a cached subset of it, while at 10K keys
+/// the probe arrays stay about as small as the store.
+fn probes(keys: u64) -> usize {
+    (keys as usize)
+        .saturating_mul(4)
+        .clamp(1 << 12, 1 << 20)
+        .next_power_of_two()
+}
 
 fn key_array(w: &Workload, idx: &[u64]) -> Vec<[u8; 16]> {
     idx.iter()
@@ -54,9 +60,10 @@ pub fn bench_backend<S: StateStore>(
     let mut store = make();
     load(&mut store, &w);
     assert_eq!(store.len() as u64, keys);
-    let hits = key_array(&w, &w.hit_indices(PROBES));
-    let misses = key_array(&w, &w.miss_indices(PROBES));
-    let mask = PROBES - 1;
+    let probes = probes(keys);
+    let hits = key_array(&w, &w.hit_indices(probes));
+    let misses = key_array(&w, &w.miss_indices(probes));
+    let mask = probes - 1;
 
     let mut g = c.benchmark_group(format!("store/{backend}"));
     g.warm_up_time(Duration::from_secs(1));
@@ -171,8 +178,9 @@ pub fn bench_backend<S: StateStore>(
 /// `Bytes` value, like `StateStore::get`.
 fn bench_bare_maps(c: &mut Criterion, keys: u64) {
     let w = Workload::standard(keys);
-    let hits = key_array(&w, &w.hit_indices(PROBES));
-    let mask = PROBES - 1;
+    let probes = probes(keys);
+    let hits = key_array(&w, &w.hit_indices(probes));
+    let mask = probes - 1;
     let mut g = c.benchmark_group("store/baseline");
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(3));
