@@ -397,6 +397,70 @@ mod tests {
         assert!(t.find(h(&1), |e| e.0 == 1).is_none());
     }
 
+    /// Mean distance of a map's entries from their home slots.
+    #[cfg(feature = "ahash")]
+    fn mean_displacement<K: std::hash::Hash + Eq>(keys: impl Iterator<Item = K>) -> f64 {
+        let mut m: ProbeMap<K, ()> = ProbeMap::default();
+        for k in keys {
+            m.insert(k, ());
+        }
+        let mask = m.table.mask();
+        let total: usize = m
+            .table
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let home = m.hasher.hash_one(&s.as_ref()?.0) as usize;
+                Some(i.wrapping_sub(home) & mask)
+            })
+            .sum();
+        total as f64 / m.len().max(1) as f64
+    }
+
+    /// The map's hash spreads structured key families over the low bits
+    /// its index uses: at this load, linear probing with a random hash
+    /// averages about half a slot of displacement. A cheaper hash tried in
+    /// its place (one seeded multiply of the key's words) averaged up to 15
+    /// slots on some of these families, depending on the seed.
+    #[cfg(feature = "ahash")]
+    #[test]
+    fn structured_keys_spread_over_the_table() {
+        use crate::state::key::{DictCode, KeyRepr};
+        let n: u32 = 1 << 16;
+        let code = |i: u32| DictCode::new(i).unwrap_or(DictCode::minimum());
+        let families = [
+            ("sequential u64", mean_displacement((0..n).map(u64::from))),
+            (
+                "u64 differing in the high bits",
+                mean_displacement((0..n).map(|i| u64::from(i) << 40)),
+            ),
+            (
+                "(7 codes, sequential ids)",
+                mean_displacement((0..n).map(|i| (code(i % 7), u64::from(i / 7)))),
+            ),
+            (
+                "(sequential codes, one id)",
+                mean_displacement((0..n).map(|i| (code(i), 5u64))),
+            ),
+            (
+                "u128 differing in the high word",
+                mean_displacement((0..n).map(|i| u128::from(i) << 64)),
+            ),
+            (
+                "[u8; 16] differing in the last bytes",
+                mean_displacement((0..n).map(|i| {
+                    let mut k = [0u8; 16];
+                    k[14..].copy_from_slice(&(i as u16).to_be_bytes());
+                    k
+                })),
+            ),
+        ];
+        for (name, d) in families {
+            assert!(d < 1.0, "{name}: mean displacement {d}");
+        }
+    }
+
     #[test]
     fn empty_table_finds_nothing_and_grows_on_insert() {
         let mut t: ProbeTable<u32> = ProbeTable::default();
