@@ -2,7 +2,7 @@
 //! equals `Ord` order (for ordered encodings), fixed width when declared, and
 //! decoding arbitrary bytes never panics.
 
-use laminar_core::state::key::{Dict, DictCode, DictionaryKeyEncoder, Key};
+use laminar_core::state::key::{Dict, DictCode, DictionaryKeyEncoder, Key, KeyRepr};
 use proptest::prelude::*;
 
 fn laws<'a, K>(a: K::Ref<'a>, b: K::Ref<'a>) -> Result<(), TestCaseError>
@@ -34,6 +34,27 @@ where
     // Order: keys, representations and bytes agree.
     prop_assert_eq!(a.cmp(&b), ra.cmp(&rb));
     prop_assert_eq!(a.cmp(&b), ea.cmp(&eb));
+    word_laws(&ra, &rb)
+}
+
+/// `KeyRepr::to_words`: injective when `WORDS` is 1 or 2, zero past `WORDS`;
+/// a `DENSE` first word is below 2^32.
+fn word_laws<R: KeyRepr>(a: &R, b: &R) -> Result<(), TestCaseError> {
+    prop_assert!(R::WORDS <= 2);
+    prop_assert!(!R::DENSE || R::WORDS >= 1);
+    for r in [a, b] {
+        let words = r.to_words();
+        prop_assert!(
+            words.iter().skip(R::WORDS).all(|&w| w == 0),
+            "{:?}: {:?}",
+            r,
+            words
+        );
+        prop_assert!(!R::DENSE || words[0] <= u64::from(u32::MAX));
+    }
+    if R::WORDS > 0 {
+        prop_assert_eq!(a == b, a.to_words() == b.to_words(), "{:?} and {:?}", a, b);
+    }
     Ok(())
 }
 
@@ -67,6 +88,21 @@ proptest! {
         laws::<bool>(a, b)?;
         laws::<char>(c, d)?;
         laws::<[u8; 5]>(x, y)?;
+        // Two-word and word-less arrays, differing in their first bytes or
+        // only in the last one.
+        let (mut p, mut q) = ([0u8; 16], [0u8; 16]);
+        p[..5].copy_from_slice(&x);
+        q[..5].copy_from_slice(&y);
+        q[15] = y[0];
+        laws::<[u8; 16]>(p, q)?;
+        let (mut p12, mut q12) = ([1u8; 12], [1u8; 12]);
+        p12[11] = x[0];
+        q12[11] = y[0];
+        laws::<[u8; 12]>(p12, q12)?;
+        let (mut r, mut t) = ([7u8; 17], [7u8; 17]);
+        r[16] = x[0];
+        t[16] = y[0];
+        laws::<[u8; 17]>(r, t)?;
         no_panic::<bool>(&bytes);
         no_panic::<char>(&bytes);
         no_panic::<[u8; 5]>(&bytes);
@@ -126,8 +162,41 @@ proptest! {
         <(Dict<String>, i64) as Key>::encode(&k2, &mut e2);
         prop_assert_eq!(e1.len(), 12);
         prop_assert_eq!(k1.cmp(&k2), e1.cmp(&e2));
+        word_laws(&k1, &k2)?;
+        word_laws(&k1, &k1.clone())?;
         prop_assert_eq!(<(Dict<String>, i64) as Key>::resolve(&k2, &dicts), Some(("zz", w.wrapping_add(1))));
     }
+}
+
+/// Which representations hash as words, and which lead with a dictionary
+/// code (see `KeyRepr::WORDS` and `KeyRepr::DENSE`).
+#[test]
+fn word_counts() {
+    assert_eq!(<u64 as KeyRepr>::WORDS, 1);
+    assert_eq!(<u128 as KeyRepr>::WORDS, 2);
+    assert_eq!(<DictCode as KeyRepr>::WORDS, 1);
+    assert_eq!(<(DictCode, u64) as KeyRepr>::WORDS, 2);
+    assert_eq!(<(u32, u8) as KeyRepr>::WORDS, 2);
+    assert_eq!(<[u8; 8] as KeyRepr>::WORDS, 1);
+    assert_eq!(<[u8; 9] as KeyRepr>::WORDS, 2);
+    assert_eq!(<[u8; 17] as KeyRepr>::WORDS, 0);
+    assert_eq!(<(u64, u128) as KeyRepr>::WORDS, 0);
+    assert_eq!(<(u8, u8, u8) as KeyRepr>::WORDS, 0);
+    assert_eq!(<Box<str> as KeyRepr>::WORDS, 0);
+    assert_eq!(<(DictCode, Box<str>) as KeyRepr>::WORDS, 0);
+    // Checked when the test compiles.
+    const {
+        assert!(<DictCode as KeyRepr>::DENSE);
+        assert!(<(DictCode, u64) as KeyRepr>::DENSE);
+        assert!(!<(u64, DictCode) as KeyRepr>::DENSE);
+        assert!(!<(DictCode, u128) as KeyRepr>::DENSE);
+        assert!(!<(DictCode, DictCode, u8) as KeyRepr>::DENSE);
+        assert!(!<u32 as KeyRepr>::DENSE);
+    }
+    assert_eq!(DictCode::new(2).map(|c| (c, 9u64).to_words()), Some([3, 9]));
+    assert_eq!(0x0102_u128.to_words(), [0x0102, 0]);
+    assert_eq!((u128::MAX - 1).to_words(), [u64::MAX - 1, u64::MAX]);
+    assert_eq!([1u8, 2].to_words(), [0x0201, 0]);
 }
 
 #[test]

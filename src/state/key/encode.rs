@@ -17,9 +17,35 @@ use crate::state::error::{Result, StateError};
 /// # Laws
 ///
 /// - [`minimum`](KeyRepr::minimum) is smaller than or equal to every value (`Ord`).
+/// - If [`WORDS`](KeyRepr::WORDS) is 1 or 2, [`to_words`](KeyRepr::to_words)
+///   is injective: two values are equal if and only if their words are. Only
+///   the first `WORDS` words may be non-zero.
+/// - If [`DENSE`](KeyRepr::DENSE) is `true`, `WORDS` is at least 1 and the
+///   first word of every value is a small integer (a dictionary code).
 pub trait KeyRepr: Clone + Ord + Hash + Debug + Send + Sync + 'static {
     /// The smallest value of the representation.
     fn minimum() -> Self;
+
+    /// How many 64-bit words [`to_words`](KeyRepr::to_words) packs a value
+    /// into: 1 or 2 for representations of at most 64 or 128 bits (integers,
+    /// dictionary codes, short byte arrays, pairs of one-word values), 0 (the
+    /// default) for the others. Hash tables may hash words directly instead
+    /// of through [`Hash`].
+    const WORDS: usize = 0;
+
+    /// `true` if the first of the [`to_words`](KeyRepr::to_words) is a small
+    /// integer, typically one of a few consecutive ones (a dictionary code,
+    /// alone or leading a pair): a hash table then mixes that word with one
+    /// multiply, after the other word, so a lookup need not wait for a
+    /// longer hash once the dictionary answers.
+    const DENSE: bool = false;
+
+    /// The value as [`WORDS`](KeyRepr::WORDS) words, the rest zero (all zero
+    /// when `WORDS` is 0).
+    #[inline]
+    fn to_words(&self) -> [u64; 2] {
+        [0, 0]
+    }
 }
 
 macro_rules! repr_int {
@@ -27,15 +53,49 @@ macro_rules! repr_int {
         impl KeyRepr for $t {
             #[inline]
             fn minimum() -> Self { 0 }
+            const WORDS: usize = 1;
+            #[inline]
+            fn to_words(&self) -> [u64; 2] { [u64::from(*self), 0] }
         }
     )*};
 }
-repr_int!(u8, u16, u32, u64, u128);
+repr_int!(u8, u16, u32, u64);
+
+impl KeyRepr for u128 {
+    #[inline]
+    fn minimum() -> Self {
+        0
+    }
+    const WORDS: usize = 2;
+    #[inline]
+    fn to_words(&self) -> [u64; 2] {
+        [*self as u64, (*self >> 64) as u64]
+    }
+}
 
 impl<const N: usize> KeyRepr for [u8; N] {
     #[inline]
     fn minimum() -> Self {
         [0; N]
+    }
+    const WORDS: usize = if N <= 8 {
+        1
+    } else if N <= 16 {
+        2
+    } else {
+        0
+    };
+    #[inline]
+    fn to_words(&self) -> [u64; 2] {
+        let mut b = [0u8; 16];
+        if N <= 16 {
+            if let Some(dst) = b.get_mut(..N) {
+                dst.copy_from_slice(self);
+            }
+        }
+        let (lo, hi) = b.split_at(8);
+        let word = |h: &[u8]| h.try_into().map_or(0, u64::from_le_bytes);
+        [word(lo), word(hi)]
     }
 }
 impl KeyRepr for Box<str> {
@@ -547,6 +607,12 @@ impl KeyRepr for DictCode {
     fn minimum() -> Self {
         DictCode(NonZeroU32::MIN)
     }
+    const WORDS: usize = 1;
+    const DENSE: bool = true;
+    #[inline]
+    fn to_words(&self) -> [u64; 2] {
+        [u64::from(self.0.get()), 0]
+    }
 }
 
 impl<T: DictValue> Key for Dict<T> {
@@ -598,6 +664,24 @@ macro_rules! key_tuple {
         impl<$first: KeyRepr $(, $name: KeyRepr)+> KeyRepr for ($first, $($name,)+) {
             #[inline]
             fn minimum() -> Self { ($first::minimum(), $($name::minimum(),)+) }
+            // A pair of one-word values packs into two words; longer tuples
+            // and wider components hash through `Hash`.
+            const WORDS: usize =
+                if $first::WORDS == 1 $(&& $name::WORDS == 1)+ && [$($idx),+].len() == 1 {
+                    2
+                } else {
+                    0
+                };
+            const DENSE: bool = Self::WORDS == 2 && $first::DENSE;
+            #[inline]
+            fn to_words(&self) -> [u64; 2] {
+                if Self::WORDS == 0 {
+                    return [0, 0];
+                }
+                let mut w = [self.$fi.to_words()[0], 0];
+                $(if let Some(slot) = w.get_mut($idx) { *slot = self.$idx.to_words()[0]; })+
+                w
+            }
         }
 
         impl<$first: KeyDicts $(, $name: KeyDicts)+> KeyDicts for ($first, $($name,)+) {

@@ -168,8 +168,10 @@ impl Ordered for BTree {
 }
 
 /// Hash backend: an open-addressing table (linear probing, no control-byte
-/// array) of inline keys to native values, hashed with `ahash`; a hit
-/// usually costs a single cache miss.
+/// array) of inline keys to native values; a hit usually costs a single
+/// cache miss. Keys of at most 128 bits ([`KeyRepr::WORDS`]) are hashed with
+/// two seeded multiplies, a dictionary code last ([`KeyRepr::DENSE`]); other
+/// keys with `ahash`.
 ///
 /// The fastest point operations; no key order, so no scans (asking for one is
 /// a compile error, see [`Ordered`]).
