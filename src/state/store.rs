@@ -219,70 +219,12 @@ pub(crate) fn aligned_bytes(bytes: &[u8]) -> Bytes {
     Bytes::from_owner(buf)
 }
 
-/// Values up to this many bytes are copied by [`inline_bytes`].
+/// Values up to this many bytes are copied into shared chunks by
+/// `InMemoryStore::put`.
 pub(crate) const INLINE_MAX: usize = 112;
-
-/// A small value stored inline, behind the reference count of its `Bytes`.
-#[repr(C, align(16))]
-struct Inline<const N: usize> {
-    data: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> AsRef<[u8]> for Inline<N> {
-    #[inline]
-    fn as_ref(&self) -> &[u8] {
-        self.data.get(..self.len).unwrap_or(&self.data)
-    }
-}
-
-fn inline_in<const N: usize>(bytes: &[u8]) -> Option<Bytes> {
-    let mut data = [0u8; N];
-    data.get_mut(..bytes.len())?.copy_from_slice(bytes);
-    Some(Bytes::from_owner(Inline {
-        data,
-        len: bytes.len(),
-    }))
-}
-
-/// Copies a value of at most [`INLINE_MAX`] bytes into one 16-byte-aligned
-/// allocation that also holds its reference count, so that cloning the value
-/// and reading it touch the same cache line; `None` for longer values.
-#[inline]
-pub(crate) fn inline_bytes(bytes: &[u8]) -> Option<Bytes> {
-    match bytes.len() {
-        0..=16 => inline_in::<16>(bytes),
-        17..=32 => inline_in::<32>(bytes),
-        33..=64 => inline_in::<64>(bytes),
-        _ => inline_in::<INLINE_MAX>(bytes),
-    }
-}
 
 /// Returns `true` if a half-open range contains no key (empty or reversed).
 #[inline]
 pub(crate) fn range_is_empty(range: &Range<&[u8]>) -> bool {
     range.start >= range.end
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inline_bytes_round_trips_aligned_up_to_its_limit() {
-        for len in 0..=INLINE_MAX + 8 {
-            let v: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-            match inline_bytes(&v) {
-                Some(b) => {
-                    assert!(len <= INLINE_MAX, "len {len} inlined past the limit");
-                    assert_eq!(&b[..], &v[..], "len {len}");
-                    assert_eq!(b.as_ptr() as usize % VALUE_ALIGN, 0, "len {len}");
-                    let c = b.clone();
-                    drop(b);
-                    assert_eq!(&c[..], &v[..], "clone outlives the original, len {len}");
-                }
-                None => assert!(len > INLINE_MAX, "len {len} not inlined"),
-            }
-        }
-    }
 }

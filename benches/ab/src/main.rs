@@ -269,6 +269,14 @@ macro_rules! store_rounds {
             }
         }
         let get = t0.elapsed().as_nanos() as f64 / $probe.len() as f64;
+        // `get` alone: the value handle, its bytes not read.
+        let t0 = Instant::now();
+        let mut held = 0usize;
+        for k in $probe.iter() {
+            held += usize::from(std::hint::black_box($s.get(k)).is_some());
+        }
+        let get_handle = t0.elapsed().as_nanos() as f64 / $probe.len() as f64;
+        std::hint::black_box(held);
         // Lookups that do not read the value: `get_ref` returns a slice.
         let t0 = Instant::now();
         let mut found = 0usize;
@@ -286,7 +294,7 @@ macro_rules! store_rounds {
         }
         let chain = t0.elapsed().as_nanos() as f64 / STEPS as f64;
         std::hint::black_box((acc, j));
-        (get, get_ref, chain)
+        (get, get_handle, get_ref, chain)
     }};
 }
 
@@ -318,18 +326,21 @@ fn store(which: &str, n: u64) {
     let keys: Vec<[u8; 16]> = (0..n).map(key).collect();
     let probe: Vec<[u8; 16]> = (0..1_000_000u64).map(|j| key(mix(j) % n)).collect();
     let (mut ga, mut gb, mut ca, mut cb) = (vec![], vec![], vec![], vec![]);
-    let (mut ra, mut rb) = (vec![], vec![]);
+    let (mut ra, mut rb, mut ha, mut hb) = (vec![], vec![], vec![], vec![]);
     for _ in 0..ROUNDS {
-        let (g, r, c) = store_rounds!(a, probe, keys);
+        let (g, h, r, c) = store_rounds!(a, probe, keys);
         ga.push(g);
+        ha.push(h);
         ra.push(r);
         ca.push(c);
-        let (g, r, c) = store_rounds!(b, probe, keys);
+        let (g, h, r, c) = store_rounds!(b, probe, keys);
         gb.push(g);
+        hb.push(h);
         rb.push(r);
         cb.push(c);
     }
-    report(&format!("{which} get, {n} keys"), ga, gb);
+    report(&format!("{which} get and read the value, {n} keys"), ga, gb);
+    report(&format!("{which} get (value not read), {n} keys"), ha, hb);
     report(&format!("{which} get_ref (value not read), {n} keys"), ra, rb);
     report(&format!("{which} dependent chain, {n} keys"), ca, cb);
 }

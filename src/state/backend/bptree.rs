@@ -520,8 +520,8 @@ impl<K: Ord + Clone, V> BPlusTree<K, V> {
     }
 
     /// Calls `f` on every value, in key order.
-    pub(crate) fn for_each_value_mut(&mut self, mut f: impl FnMut(&mut V)) {
-        fn walk<K, V>(n: &mut Inner<K, V>, f: &mut impl FnMut(&mut V)) {
+    pub(crate) fn for_each_value_mut<'a>(&'a mut self, mut f: impl FnMut(&'a mut V)) {
+        fn walk<'a, K, V>(n: &'a mut Inner<K, V>, f: &mut impl FnMut(&'a mut V)) {
             match &mut n.children {
                 Children::Leaves(c) => c
                     .iter_mut()

@@ -15,9 +15,8 @@
 //! pointers of an inner node sit a dozen cache lines past its keys and every
 //! level costs misses. In the B+ tree, inner nodes hold only integer keys and
 //! child pointers, so a million-key layer's inner levels (a few thousand
-//! nodes) stay in cache and a lookup misses on its leaf, its slot and the
-//! value's reference count (small values sit beside their count, see
-//! `inline_bytes`).
+//! nodes) stay in cache and a lookup misses on its leaf and its slot (small
+//! values share chunks whose reference counts stay in cache, see `Chunks`).
 //!
 //! A slot holds either the value of a key that ends in this slice, the rest of
 //! the only key that continues past it (stored inline when short), or a deeper
@@ -26,14 +25,14 @@
 
 use std::ops::{Bound, Range};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::bptree::{self, BPlusTree, Entry};
 use super::key_buf::KeyBuf;
 use crate::state::error::Result;
 use crate::state::snapshot::StateSnapshot;
 use crate::state::store::{
-    aligned_bytes, inline_bytes, range_is_empty, ScanIter, StateStore, INLINE_MAX,
+    aligned_bytes, range_is_empty, ScanIter, StateStore, INLINE_MAX, VALUE_ALIGN,
 };
 
 /// Key bytes per layer.
@@ -244,6 +243,82 @@ impl Layer {
     }
 }
 
+/// Smallest and largest chunk [`Chunks`] allocates.
+const CHUNK_MIN: usize = 4 << 10;
+const CHUNK_MAX: usize = 64 << 10;
+/// Garbage [`Chunks`] tolerates beyond the live bytes before compacting.
+const COMPACT_SLACK: usize = 1 << 20;
+
+/// Bytes a value of `len` bytes takes in a chunk, at most: itself and the
+/// padding that aligns it.
+#[inline]
+fn footprint(len: usize) -> usize {
+    len + VALUE_ALIGN - 1
+}
+
+/// The chunks that hold `InMemoryStore`'s values of at most [`INLINE_MAX`]
+/// bytes.
+///
+/// `put` copies such a value into the chunk being filled, and the stored
+/// `Bytes` is a slice of that chunk: the values of one chunk share one
+/// reference count. A `get` clones the value, which increments that count;
+/// with a count per value (its own allocation), the increment was a third
+/// cache miss after the leaf and the slot, while a store's few thousand chunk
+/// counts stay in cache.
+///
+/// A replaced or deleted value leaves garbage in its chunk, and a chunk lives
+/// while any of its values does. Once the bytes taken since the last
+/// compaction exceed twice the live values' footprint plus
+/// [`COMPACT_SLACK`], the store copies every value into fresh chunks, and the
+/// old chunks go when their last `Bytes` does (values the caller still holds
+/// keep theirs alive). Each compaction copies at most the bytes written since
+/// the one before, so puts pay for it in amortized constant time, and the
+/// store's chunks never take more than about three times its live values.
+#[derive(Default)]
+struct Chunks {
+    /// The free end of the chunk being filled.
+    tail: BytesMut,
+    /// Bytes taken from chunks since the last compaction: values, padding,
+    /// and the unused ends of chunks given up.
+    taken: usize,
+    /// Sum of [`footprint`] over the stored values that live in chunks.
+    live: usize,
+}
+
+impl Chunks {
+    /// Copies `v` (at most [`INLINE_MAX`] bytes) into a chunk, 16-byte aligned.
+    fn copy(&mut self, v: &[u8]) -> Bytes {
+        let pad =
+            |tail: &BytesMut| (VALUE_ALIGN - tail.as_ptr() as usize % VALUE_ALIGN) % VALUE_ALIGN;
+        let mut skip = pad(&self.tail);
+        if self.tail.capacity() < skip + v.len() {
+            self.taken += self.tail.capacity();
+            let size = (self.live / 64).clamp(CHUNK_MIN, CHUNK_MAX);
+            self.tail = BytesMut::with_capacity(size.max(footprint(v.len())));
+            skip = pad(&self.tail);
+        }
+        self.tail.extend_from_slice(&[0u8; VALUE_ALIGN][..skip]);
+        self.tail.extend_from_slice(v);
+        self.taken += skip + v.len();
+        self.live += footprint(v.len());
+        let mut value = self.tail.split().freeze();
+        value.advance(skip);
+        value
+    }
+
+    /// Accounts for a stored value leaving the store.
+    fn release(&mut self, v: &Bytes) {
+        if v.len() <= INLINE_MAX {
+            self.live = self.live.saturating_sub(footprint(v.len()));
+        }
+    }
+
+    /// Whether enough garbage has built up to copy the live values out.
+    fn should_compact(&self) -> bool {
+        self.taken > self.live.saturating_mul(2).saturating_add(COMPACT_SLACK)
+    }
+}
+
 /// In-memory state store using ordered B+ tree layers for sorted key access.
 ///
 /// This backend defines the reference semantics of [`StateStore`]: point
@@ -258,10 +333,15 @@ impl Layer {
 /// copy), and values written by
 /// [`put_typed`](crate::state::StateStoreExt::put_typed) stay 16-byte aligned
 /// for zero-copy typed reads. `put` copies a value of at most 112 bytes once,
-/// into one 16-byte-aligned allocation that also holds its reference count, so
-/// a `get` that clones and reads it touches one place instead of two (a
-/// `Bytes` built from a `Vec` keeps the count in a separate allocation);
-/// larger values are kept in the caller's allocation.
+/// 16-byte aligned, into a chunk of up to 64 KiB shared with other values,
+/// whose one reference count stays in cache (so a `get` misses on its leaf
+/// and its slot, not also on a count of its own); larger values are kept in
+/// the caller's allocation. Replaced and deleted values leave garbage in
+/// their chunks until a compaction copies the live values into fresh ones,
+/// which happens when the chunks taken since the last one exceed twice the
+/// live values plus 1 MiB: amortized constant time per put, but that one
+/// put copies every small value. A `Bytes` the caller keeps holds its whole
+/// chunk.
 ///
 /// Tree nodes come from a process-wide pool of 2 MiB chunks, for which Linux
 /// is asked for transparent huge pages (a lookup then misses on its leaf
@@ -273,6 +353,7 @@ pub struct InMemoryStore {
     root: Layer,
     len: usize,
     size_bytes: usize,
+    chunks: Chunks,
 }
 
 impl InMemoryStore {
@@ -285,6 +366,30 @@ impl InMemoryStore {
     fn iter(&self) -> Iter<'_> {
         Iter::new(&self.root, b"", None, None)
     }
+
+    /// Calls `f` on every value (iterative: a layer per 7 bytes of a long
+    /// shared prefix does not deepen the stack).
+    fn for_each_value_mut(&mut self, mut f: impl FnMut(&mut Bytes)) {
+        let mut stack: Vec<&mut Layer> = vec![&mut self.root];
+        while let Some(layer) = stack.pop() {
+            layer.map.for_each_value_mut(|slot| match slot {
+                Slot::Value(v) | Slot::Suffix { value: v, .. } => f(v),
+                Slot::Layer(child) => stack.push(child),
+            });
+        }
+    }
+
+    /// Copies every value that lives in a chunk into fresh chunks, so that
+    /// the old ones, garbage included, are freed (see [`Chunks`]).
+    fn compact(&mut self) {
+        let mut fresh = Chunks::default();
+        self.for_each_value_mut(|v| {
+            if v.len() <= INLINE_MAX {
+                *v = fresh.copy(v);
+            }
+        });
+        self.chunks = fresh;
+    }
 }
 
 impl Clone for InMemoryStore {
@@ -295,10 +400,17 @@ impl Clone for InMemoryStore {
         for (k, v) in self.iter() {
             root.insert(&k, v);
         }
+        // The clone shares the values' chunks, and fills chunks of its own.
+        let chunks = Chunks {
+            tail: BytesMut::new(),
+            taken: self.chunks.live,
+            live: self.chunks.live,
+        };
         InMemoryStore {
             root,
             len: self.len,
             size_bytes: self.size_bytes,
+            chunks,
         }
     }
 }
@@ -437,9 +549,19 @@ impl StateStore for InMemoryStore {
 
     fn put(&mut self, key: &[u8], value: Bytes) -> Result<()> {
         let added = value.len();
-        let value = inline_bytes(&value).unwrap_or(value);
+        let value = if added <= INLINE_MAX {
+            self.chunks.copy(&value)
+        } else {
+            value
+        };
         match self.root.insert(key, value) {
-            Some(old) => self.size_bytes = self.size_bytes - old.len() + added,
+            Some(old) => {
+                self.size_bytes = self.size_bytes - old.len() + added;
+                self.chunks.release(&old);
+                if self.chunks.should_compact() {
+                    self.compact();
+                }
+            }
             None => {
                 self.len += 1;
                 self.size_bytes += key.len() + added;
@@ -452,6 +574,10 @@ impl StateStore for InMemoryStore {
         if let Some(old) = self.root.remove(key) {
             self.len -= 1;
             self.size_bytes -= key.len() + old.len();
+            self.chunks.release(&old);
+            if self.chunks.should_compact() {
+                self.compact();
+            }
         }
         Ok(())
     }
@@ -473,6 +599,7 @@ impl StateStore for InMemoryStore {
         self.root = Layer::default();
         self.len = 0;
         self.size_bytes = 0;
+        self.chunks = Chunks::default();
     }
 
     fn prefix_scan<'a>(&'a self, prefix: &'a [u8]) -> ScanIter<'a> {
@@ -493,8 +620,8 @@ impl StateStore for InMemoryStore {
     fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
         self.clear();
         for (k, v) in snapshot.into_data() {
-            // `put` copies short values into their own aligned allocation:
-            // hand it the vector as is rather than copying twice.
+            // `put` copies short values into its aligned chunks: hand it the
+            // vector as is rather than copying twice.
             let value = if v.len() <= INLINE_MAX {
                 Bytes::from(v)
             } else {
@@ -584,6 +711,96 @@ mod tests {
         s.delete(b"abcdefgh1").unwrap();
         s.delete(b"abcdefgh2").unwrap();
         assert_eq!(s.root.map.len(), 0);
+    }
+
+    /// Every length up to the limit comes back intact and 16-byte aligned,
+    /// and later copies never overwrite earlier ones.
+    #[test]
+    fn chunk_copies_of_every_length_are_aligned_and_kept() {
+        let mut c = Chunks::default();
+        let mut copies = Vec::new();
+        for round in 0..40 {
+            for len in 0..=INLINE_MAX {
+                let v: Vec<u8> = (0..len).map(|i| (i * 7 + len + round) as u8).collect();
+                let b = c.copy(&v);
+                assert_eq!(&b[..], &v[..], "len {len}");
+                assert_eq!(b.as_ptr() as usize % VALUE_ALIGN, 0, "len {len}");
+                copies.push((v, b));
+            }
+        }
+        assert!(c.taken > CHUNK_MAX, "the copies filled more than one chunk");
+        for (v, b) in &copies {
+            assert_eq!(&b[..], &v[..]);
+        }
+    }
+
+    /// Overwriting the same keys again and again leaves garbage in the
+    /// chunks; compaction keeps what the store has taken within its bound
+    /// while every value, and every `Bytes` a caller still holds, stays
+    /// intact.
+    #[test]
+    fn overwrites_compact_the_chunks() {
+        let mut s = InMemoryStore::new();
+        let keys: Vec<[u8; 8]> = (0..1000u64).map(|i| i.to_be_bytes()).collect();
+        let value = |round: u64, i: usize| -> Vec<u8> {
+            (0..64)
+                .map(|j| (round as usize * 7 + i * 3 + j) as u8)
+                .collect()
+        };
+        let held = {
+            s.put(&keys[0], Bytes::from(value(0, 0))).unwrap();
+            s.get(&keys[0]).unwrap()
+        };
+        let mut compactions = 0;
+        let mut last_taken = 0;
+        // 64 MB written into a store whose live values take about 80 KB.
+        for round in 1..=1000u64 {
+            for (i, k) in keys.iter().enumerate() {
+                s.put(k, Bytes::from(value(round, i))).unwrap();
+                if s.chunks.taken < last_taken {
+                    compactions += 1;
+                }
+                last_taken = s.chunks.taken;
+                let bound = 2 * s.chunks.live + COMPACT_SLACK + CHUNK_MAX;
+                assert!(
+                    s.chunks.taken <= bound,
+                    "taken {} > {bound}",
+                    s.chunks.taken
+                );
+            }
+        }
+        assert!(compactions >= 40, "{compactions} compactions");
+        assert_eq!(s.chunks.live, keys.len() * footprint(64));
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(s.get(k).as_deref(), Some(&value(1000, i)[..]));
+            assert_eq!(
+                s.get_ref(k).map(|v| v.as_ptr() as usize % VALUE_ALIGN),
+                Some(0)
+            );
+        }
+        assert_eq!(&held[..], &value(0, 0)[..]);
+        // Deleting everything leaves nothing live.
+        for k in &keys {
+            s.delete(k).unwrap();
+        }
+        assert_eq!(s.chunks.live, 0);
+        assert!(s.is_empty());
+    }
+
+    /// A clone shares its values' chunks and fills its own: writes to either
+    /// never show in the other.
+    #[test]
+    fn clones_fill_chunks_of_their_own() {
+        let mut a = InMemoryStore::new();
+        a.put(b"k1", Bytes::from_static(b"one")).unwrap();
+        let mut b = a.clone();
+        a.put(b"k2", Bytes::from_static(b"two")).unwrap();
+        b.put(b"k2", Bytes::from_static(b"TWO")).unwrap();
+        b.put(b"k1", Bytes::from_static(b"ONE")).unwrap();
+        assert_eq!(a.get(b"k1").as_deref(), Some(&b"one"[..]));
+        assert_eq!(a.get(b"k2").as_deref(), Some(&b"two"[..]));
+        assert_eq!(b.get(b"k1").as_deref(), Some(&b"ONE"[..]));
+        assert_eq!(b.get(b"k2").as_deref(), Some(&b"TWO"[..]));
     }
 
     /// Values of every inline size class and around its boundaries (and past
