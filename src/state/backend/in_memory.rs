@@ -273,7 +273,8 @@ fn footprint(len: usize) -> usize {
 /// old chunks go when their last `Bytes` does (values the caller still holds
 /// keep theirs alive). Each compaction copies at most the bytes written since
 /// the one before, so puts pay for it in amortized constant time, and the
-/// store's chunks never take more than about three times its live values.
+/// chunks the store references never take more than about twice its live
+/// values plus [`COMPACT_SLACK`].
 #[derive(Default)]
 struct Chunks {
     /// The free end of the chunk being filled.
