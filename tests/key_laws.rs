@@ -127,6 +127,10 @@ proptest! {
         laws::<(i64, String)>((i1, &s1), (i2, &s2))?;
         laws::<(u8, String, i64)>((u1, &s1, i1), (u2, &s2, i2))?;
         laws::<(bool, u8, String, i64)>((c1, u1, &s1, i1), (c2, u2, &s2, i2))?;
+        // Pairs of one-word values: two words each.
+        laws::<(u32, u8)>((u32::from(u1) << 24, u1), (u32::from(u2) << 24, u2))?;
+        laws::<(i64, u64)>((i1, u64::from(u1)), (i2, u64::from(u2)))?;
+        laws::<(char, bool)>((char::from(u1), c1), (char::from(u2), c2))?;
         laws::<(Vec<u8>, Vec<u8>)>((s1.as_bytes(), s2.as_bytes()), (s2.as_bytes(), s1.as_bytes()))?;
         no_panic::<(String, i64)>(&bytes);
         no_panic::<(bool, u8, String, i64)>(&bytes);

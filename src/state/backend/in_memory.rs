@@ -244,10 +244,15 @@ impl Layer {
 }
 
 /// Smallest and largest chunk [`Chunks`] allocates.
-const CHUNK_MIN: usize = 4 << 10;
+const CHUNK_MIN: usize = 1 << 10;
 const CHUNK_MAX: usize = 64 << 10;
-/// Garbage [`Chunks`] tolerates beyond the live bytes before compacting.
-const COMPACT_SLACK: usize = 1 << 20;
+/// Garbage [`Chunks`] tolerates beyond the live bytes before compacting, at
+/// least.
+const COMPACT_SLACK: usize = 64 << 10;
+/// Garbage [`Chunks`] tolerates per entry of the store (large values
+/// included) before compacting: a compaction visits every entry, so it waits
+/// for at least one put or delete per eight entries.
+const COMPACT_PER_ENTRY: usize = 16;
 
 /// Bytes a value of `len` bytes takes in a chunk, at most: itself and the
 /// padding that aligns it.
@@ -267,14 +272,16 @@ fn footprint(len: usize) -> usize {
 /// counts stay in cache.
 ///
 /// A replaced or deleted value leaves garbage in its chunk, and a chunk lives
-/// while any of its values does. Once the bytes taken since the last
-/// compaction exceed twice the live values' footprint plus
-/// [`COMPACT_SLACK`], the store copies every value into fresh chunks, and the
-/// old chunks go when their last `Bytes` does (values the caller still holds
-/// keep theirs alive). Each compaction copies at most the bytes written since
-/// the one before, so puts pay for it in amortized constant time, and the
-/// chunks the store references never take more than about twice its live
-/// values plus [`COMPACT_SLACK`].
+/// while any of its values does. Once the garbage (bytes taken since the last
+/// compaction, less the live values' footprint) exceeds the live footprint
+/// plus the larger of [`COMPACT_SLACK`] and [`COMPACT_PER_ENTRY`] bytes per
+/// entry, the store visits every entry and copies each small value into
+/// fresh chunks, and the old chunks go when their last `Bytes` does (values
+/// the caller still holds keep theirs alive). Each put or delete adds at
+/// most [`INLINE_MAX`] plus 15 bytes of garbage, so between two compactions
+/// come enough of them to pay for one (amortized constant time per
+/// operation), and the chunks the store references stay within about twice
+/// its live values plus that allowance.
 #[derive(Default)]
 struct Chunks {
     /// The free end of the chunk being filled.
@@ -314,9 +321,11 @@ impl Chunks {
         }
     }
 
-    /// Whether enough garbage has built up to copy the live values out.
-    fn should_compact(&self) -> bool {
-        self.taken > self.live.saturating_mul(2).saturating_add(COMPACT_SLACK)
+    /// Whether enough garbage has built up, in a store of `entries`
+    /// entries, to copy the live values out.
+    fn should_compact(&self, entries: usize) -> bool {
+        let allowance = COMPACT_SLACK.max(entries.saturating_mul(COMPACT_PER_ENTRY));
+        self.taken > self.live.saturating_mul(2).saturating_add(allowance)
     }
 }
 
@@ -339,10 +348,10 @@ impl Chunks {
 /// and its slot, not also on a count of its own); larger values are kept in
 /// the caller's allocation. Replaced and deleted values leave garbage in
 /// their chunks until a compaction copies the live values into fresh ones,
-/// which happens when the chunks taken since the last one exceed twice the
-/// live values plus 1 MiB: amortized constant time per put, but that one
-/// put copies every small value. A `Bytes` the caller keeps holds its whole
-/// chunk.
+/// which happens once the garbage exceeds the live values plus the larger
+/// of 64 KiB and 16 bytes per entry: amortized constant time per put or
+/// delete, but the one that triggers it visits every entry. A `Bytes` the
+/// caller keeps holds its whole chunk (up to 64 KiB).
 ///
 /// Tree nodes come from a process-wide pool of 2 MiB chunks, for which Linux
 /// is asked for transparent huge pages (a lookup then misses on its leaf
@@ -401,10 +410,11 @@ impl Clone for InMemoryStore {
         for (k, v) in self.iter() {
             root.insert(&k, v);
         }
-        // The clone shares the values' chunks, and fills chunks of its own.
+        // The clone shares the values' chunks, garbage included, and fills
+        // chunks of its own.
         let chunks = Chunks {
             tail: BytesMut::new(),
-            taken: self.chunks.live,
+            taken: self.chunks.taken,
             live: self.chunks.live,
         };
         InMemoryStore {
@@ -559,7 +569,7 @@ impl StateStore for InMemoryStore {
             Some(old) => {
                 self.size_bytes = self.size_bytes - old.len() + added;
                 self.chunks.release(&old);
-                if self.chunks.should_compact() {
+                if self.chunks.should_compact(self.len) {
                     self.compact();
                 }
             }
@@ -576,7 +586,7 @@ impl StateStore for InMemoryStore {
             self.len -= 1;
             self.size_bytes -= key.len() + old.len();
             self.chunks.release(&old);
-            if self.chunks.should_compact() {
+            if self.chunks.should_compact(self.len) {
                 self.compact();
             }
         }
@@ -762,7 +772,8 @@ mod tests {
                     compactions += 1;
                 }
                 last_taken = s.chunks.taken;
-                let bound = 2 * s.chunks.live + COMPACT_SLACK + CHUNK_MAX;
+                let allowance = COMPACT_SLACK.max(s.len() * COMPACT_PER_ENTRY);
+                let bound = 2 * s.chunks.live + allowance + CHUNK_MAX;
                 assert!(
                     s.chunks.taken <= bound,
                     "taken {} > {bound}",
@@ -788,6 +799,40 @@ mod tests {
         assert!(s.is_empty());
     }
 
+    /// A compaction visits every entry, large values included, so a few
+    /// small values churning beside many large ones must not trigger one
+    /// every few hundred puts: the allowance grows with the entry count.
+    #[test]
+    fn compaction_waits_longer_in_stores_of_many_entries() {
+        let mut s = InMemoryStore::new();
+        for i in 0..20_000u64 {
+            s.put(&i.to_be_bytes(), Bytes::from(vec![7u8; 200]))
+                .unwrap();
+        }
+        let mut compactions = 0;
+        let mut last_taken = s.chunks.taken;
+        for round in 0..100_000u64 {
+            let key = [b'c', (round % 10) as u8];
+            s.put(&key, Bytes::from(vec![round as u8; 64])).unwrap();
+            if s.chunks.taken < last_taken {
+                compactions += 1;
+            }
+            last_taken = s.chunks.taken;
+        }
+        // About 72 bytes of garbage per put against an allowance of 16 bytes
+        // per entry (320 KB): some 22 compactions; a fixed 64 KiB allowance
+        // would compact about 110 times.
+        assert!(
+            (10..=30).contains(&compactions),
+            "{compactions} compactions"
+        );
+        assert_eq!(s.len(), 20_010);
+        assert_eq!(
+            s.get(&[b'c', 9]).as_deref(),
+            Some(&[99_999u64 as u8; 64][..])
+        );
+    }
+
     /// A clone shares its values' chunks and fills its own: writes to either
     /// never show in the other.
     #[test]
@@ -795,6 +840,11 @@ mod tests {
         let mut a = InMemoryStore::new();
         a.put(b"k1", Bytes::from_static(b"one")).unwrap();
         let mut b = a.clone();
+        // The clone counts the shared chunks' garbage as its own.
+        assert_eq!(
+            (b.chunks.taken, b.chunks.live),
+            (a.chunks.taken, a.chunks.live)
+        );
         a.put(b"k2", Bytes::from_static(b"two")).unwrap();
         b.put(b"k2", Bytes::from_static(b"TWO")).unwrap();
         b.put(b"k1", Bytes::from_static(b"ONE")).unwrap();

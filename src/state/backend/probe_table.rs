@@ -261,18 +261,19 @@ pub struct ProbeMap<K, V> {
 /// seeded multiplies, others with ahash.
 ///
 /// A key whose first word is a dictionary code ([`KeyRepr::DENSE`]) has its
-/// other word mixed first and the code last, with one multiply: the CPU
-/// computes the first part while the dictionary lookup runs, so the table's
-/// cache miss starts one multiply after the code is known, where ahash
-/// (three dependent multiplies) and a two-multiply hash of both words wait
-/// for two or three. Typed `AHash` gets by `(&str, u64)`: 0.78-0.99x the
-/// time with ahash (median 0.93x), dependent lookups 0.92-0.99x, six runs
-/// of `./benches/ab.sh dd8cb7f typedhash` (24 November).
+/// other word mixed first, in two rounds, and the code last, with one plain
+/// multiply: the CPU computes the rounds while the dictionary lookup runs,
+/// so the table's cache miss starts one multiply after the code is known,
+/// where ahash (three dependent multiplies) and a two-round hash of both
+/// words wait for two or three. Typed `AHash` gets by `(&str, u64)`:
+/// 0.86-1.01x the time with ahash (median 0.94x), dependent lookups
+/// 0.96-0.99x, six runs of `./benches/ab.sh dd8cb7f typedhash` (25
+/// November).
 #[cfg(feature = "ahash")]
 #[derive(Clone)]
 struct KeyHasher {
     hasher: ahash::RandomState,
-    seeds: [u64; 3],
+    seeds: [u64; 4],
 }
 
 /// The high and low halves of the full product, XORed.
@@ -287,11 +288,11 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
 impl KeyHasher {
     fn new() -> Self {
         let hasher = ahash::RandomState::new();
-        let [s0, s1, s2] = [1u64, 2, 3].map(|i| hasher.hash_one(i));
+        let [s0, s1, s2, s3] = [1u64, 2, 3, 4].map(|i| hasher.hash_one(i));
         // Odd, so that multiplying by it permutes the low bits of codes.
         KeyHasher {
             hasher,
-            seeds: [s0 | 1, s1, s2],
+            seeds: [s0 | 1, s1, s2, s3],
         }
     }
 
@@ -301,9 +302,15 @@ impl KeyHasher {
             return self.hasher.hash_one(k);
         }
         let [a, b] = k.to_words();
-        let [s0, s1, s2] = self.seeds;
+        let [s0, s1, s2, s3] = self.seeds;
         if K::DENSE {
-            folded_multiply(folded_multiply(b ^ s1, s2) ^ a, s0)
+            // The other word gets two rounds while the dictionary runs; the
+            // code then needs one plain multiply by an odd seed, which maps
+            // consecutive codes to distinct low bits (the index). Folding
+            // that product, as the rounds do, would make the low bits of
+            // consecutive codes depend on the seed: some seeds put them two
+            // slots from home on average.
+            (folded_multiply(folded_multiply(b ^ s1, s2), s3) ^ a).wrapping_mul(s0)
         } else {
             // Two rounds: after one, keys that differ only in the high bits
             // of a word reach the low bits (those an index uses) only as a
@@ -457,7 +464,16 @@ mod tests {
 
     /// Mean distance of a map's entries from their home slots.
     #[cfg(feature = "ahash")]
-    fn mean_displacement<K: KeyRepr>(keys: impl Iterator<Item = K>) -> f64 {
+    fn mean_displacement<K: KeyRepr>(keys: impl Iterator<Item = K> + Clone) -> f64 {
+        // The worst of several maps, each with seeds of its own: a hash whose
+        // spread depends on the seed shows it on some of them.
+        (0..6)
+            .map(|_| displacement_in_one_map(keys.clone()))
+            .fold(0.0, f64::max)
+    }
+
+    #[cfg(feature = "ahash")]
+    fn displacement_in_one_map<K: KeyRepr>(keys: impl Iterator<Item = K>) -> f64 {
         let mut m: ProbeMap<K, ()> = ProbeMap::default();
         for k in keys {
             m.insert(k, ());
@@ -478,9 +494,12 @@ mod tests {
 
     /// [`KeyHasher`] spreads structured key families over the low bits an
     /// index uses: at this load, linear probing with a random hash averages
-    /// about half a slot of displacement, and every family here measured
-    /// 0.44-0.59. With a single multiply of both words, some of them
-    /// averaged up to 15 slots, depending on the seed.
+    /// about half a slot of displacement. The worst of six seeds measured
+    /// 0.50-0.54 for every family here, and 0 for consecutive codes (which
+    /// the odd multiplier maps to distinct slots). With a single multiply of
+    /// both words some families averaged up to 15 slots, and with the code
+    /// folded in by a multiply of the high and low halves, 2.3 for one
+    /// seed: both depended on the seed, hence several maps per family.
     #[cfg(feature = "ahash")]
     #[test]
     fn structured_keys_spread_over_the_table() {
@@ -500,6 +519,10 @@ mod tests {
             (
                 "(7 codes, ids differing in the high bits)",
                 mean_displacement((0..n).map(|i| (code(i % 7), u64::from(i / 7) << 44))),
+            ),
+            (
+                "sequential codes alone",
+                mean_displacement((0..n).map(code)),
             ),
             (
                 "(sequential codes, one id)",

@@ -22,15 +22,18 @@ use crate::state::error::{Result, StateError};
 ///   the first `WORDS` words may be non-zero.
 /// - If [`DENSE`](KeyRepr::DENSE) is `true`, `WORDS` is at least 1 and the
 ///   first word of every value is a small integer (a dictionary code).
+///
+/// The last two only serve hashing: a type that breaks them keeps correct
+/// lookups, but its keys may collide and probe longer.
 pub trait KeyRepr: Clone + Ord + Hash + Debug + Send + Sync + 'static {
     /// The smallest value of the representation.
     fn minimum() -> Self;
 
     /// How many 64-bit words [`to_words`](KeyRepr::to_words) packs a value
-    /// into: 1 or 2 for representations of at most 64 or 128 bits (integers,
-    /// dictionary codes, short byte arrays, pairs of one-word values), 0 (the
-    /// default) for the others. Hash tables may hash words directly instead
-    /// of through [`Hash`].
+    /// into: 1 or 2 for integers, dictionary codes, byte arrays of up to 16
+    /// bytes and pairs of one-word values; 0 (the default) for the others,
+    /// longer tuples included. Hash tables may hash words directly instead of
+    /// through [`Hash`].
     const WORDS: usize = 0;
 
     /// `true` if the first of the [`to_words`](KeyRepr::to_words) is a small

@@ -169,9 +169,11 @@ impl Ordered for BTree {
 
 /// Hash backend: an open-addressing table (linear probing, no control-byte
 /// array) of inline keys to native values; a hit usually costs a single
-/// cache miss. Keys of at most 128 bits ([`KeyRepr::WORDS`]) are hashed with
-/// two seeded multiplies, a dictionary code last ([`KeyRepr::DENSE`]); other
-/// keys with `ahash`.
+/// cache miss. Keys that pack into one or two 64-bit words
+/// ([`KeyRepr::WORDS`]: integers, dictionary codes, byte arrays of up to 16
+/// bytes, pairs of one-word components) are hashed with two seeded
+/// multiplies, a leading dictionary code last ([`KeyRepr::DENSE`]); other
+/// keys (longer tuples, strings) with `ahash`.
 ///
 /// The fastest point operations; no key order, so no scans (asking for one is
 /// a compile error, see [`Ordered`]).
