@@ -294,6 +294,17 @@ struct Chunks {
 }
 
 impl Chunks {
+    /// The value to store for `v`: a chunk copy if it has at most
+    /// [`INLINE_MAX`] bytes, `v` itself otherwise. This length test is what
+    /// tells a chunk value from a caller's allocation everywhere else.
+    fn keep(&mut self, v: Bytes) -> Bytes {
+        if v.len() <= INLINE_MAX {
+            self.copy(&v)
+        } else {
+            v
+        }
+    }
+
     /// Copies `v` (at most [`INLINE_MAX`] bytes) into a chunk, 16-byte aligned.
     fn copy(&mut self, v: &[u8]) -> Bytes {
         let pad =
@@ -305,7 +316,8 @@ impl Chunks {
             self.tail = BytesMut::with_capacity(size.max(footprint(v.len())));
             skip = pad(&self.tail);
         }
-        self.tail.extend_from_slice(&[0u8; VALUE_ALIGN][..skip]);
+        self.tail
+            .extend_from_slice([0u8; VALUE_ALIGN].get(..skip).unwrap_or_default());
         self.tail.extend_from_slice(v);
         self.taken += skip + v.len();
         self.live += footprint(v.len());
@@ -393,12 +405,17 @@ impl InMemoryStore {
     /// the old ones, garbage included, are freed (see [`Chunks`]).
     fn compact(&mut self) {
         let mut fresh = Chunks::default();
-        self.for_each_value_mut(|v| {
-            if v.len() <= INLINE_MAX {
-                *v = fresh.copy(v);
-            }
-        });
+        self.for_each_value_mut(|v| *v = fresh.keep(std::mem::take(v)));
         self.chunks = fresh;
+    }
+
+    /// Accounts for a value that left the store, compacting if its garbage
+    /// tipped the balance.
+    fn value_removed(&mut self, old: &Bytes) {
+        self.chunks.release(old);
+        if self.chunks.should_compact(self.len) {
+            self.compact();
+        }
     }
 }
 
@@ -560,18 +577,11 @@ impl StateStore for InMemoryStore {
 
     fn put(&mut self, key: &[u8], value: Bytes) -> Result<()> {
         let added = value.len();
-        let value = if added <= INLINE_MAX {
-            self.chunks.copy(&value)
-        } else {
-            value
-        };
+        let value = self.chunks.keep(value);
         match self.root.insert(key, value) {
             Some(old) => {
                 self.size_bytes = self.size_bytes - old.len() + added;
-                self.chunks.release(&old);
-                if self.chunks.should_compact(self.len) {
-                    self.compact();
-                }
+                self.value_removed(&old);
             }
             None => {
                 self.len += 1;
@@ -585,10 +595,7 @@ impl StateStore for InMemoryStore {
         if let Some(old) = self.root.remove(key) {
             self.len -= 1;
             self.size_bytes -= key.len() + old.len();
-            self.chunks.release(&old);
-            if self.chunks.should_compact(self.len) {
-                self.compact();
-            }
+            self.value_removed(&old);
         }
         Ok(())
     }
