@@ -626,7 +626,8 @@ impl<T: DictValue> Key for Dict<T> {
     const ORDERED: bool = false;
     #[inline]
     fn find(key: T::Ref<'_>, dicts: &DictionaryKeyEncoder) -> Option<DictCode> {
-        dicts.encode(T::as_bytes(key)).and_then(DictCode::new)
+        // The dictionary's slots hold the code plus one: no conversion.
+        dicts.encode_plus_one(T::as_bytes(key)).map(DictCode)
     }
     #[inline]
     fn intern(key: T::Ref<'_>, dicts: &mut DictionaryKeyEncoder) -> Result<DictCode> {
