@@ -15,8 +15,9 @@ use crate::state::error::{Result, StateError};
 /// (the archived form is the list of values in code order).
 ///
 /// Each value is stored once: the lookup table holds 32-byte slots of a
-/// code, a hash and a fixed-size fingerprint (at most a quarter of them in use in a small dictionary, half in a large one),
-/// never a copy of a long value.
+/// code, a hash and a fixed-size fingerprint (at most a quarter of them in
+/// use in a small dictionary, half in a large one), never a copy of a long
+/// value.
 ///
 /// ```
 /// use laminar_core::state::DictionaryKeyEncoder;
@@ -137,8 +138,7 @@ impl IndexSlot {
     }
 
     /// Whether the slot holds a value with fingerprint `fp` (for short
-    /// values, whether it holds exactly that value). One test of the three
-    /// words' differences, not three branches.
+    /// values, whether it holds exactly that value).
     #[inline]
     fn has(&self, fp: &Fingerprint) -> bool {
         let len = u64::from(self.meta as u32 ^ length_tag(fp.len) as u32);
@@ -163,11 +163,12 @@ impl IndexSlot {
 /// full so that nearly every value sits at home, and slots hold the code
 /// plus one, which is a [`DictCode`](super::DictCode) as it stands. One
 /// iteration of a loop of typed gets by `(&str, u64)` then runs about 72
-/// instructions on the hit path instead of 86 (counted in its disassembly,
-/// x86_64), and in a loop of independent gets whose table lookups miss the cache,
-/// the instructions of each get decide how many fit in the CPU's window of
-/// work in flight: 0.82-0.96x the time (median 0.94x over six runs),
-/// dependent gets 0.94-0.99x (`./benches/ab.sh 2605cdf typedhash`).
+/// instructions on the hit path instead of 86 (counted in its x86_64
+/// disassembly). In a loop of independent gets whose table lookups miss
+/// the cache, the instructions of each get decide how many fit in the
+/// CPU's window of work in flight: 0.82-0.96x the time (median 0.94x over
+/// six runs), dependent gets 0.94-0.99x (`./benches/ab.sh 2605cdf
+/// typedhash`).
 #[derive(Clone, Default)]
 struct CodeIndex {
     /// Empty or a power of two long.
