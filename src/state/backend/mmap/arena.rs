@@ -195,7 +195,11 @@ impl Arena {
     /// Maps all `len` bytes of `file`, which the caller has locked
     /// exclusively. Bytes below `head` are the header region (see the module
     /// docs); the rest is free until [`seal`](Self::seal)ed.
-    pub(crate) fn file(file: File, len: u64, head: u64) -> io::Result<Self> {
+    ///
+    /// If `len` bytes cannot be mapped (the address space is limited, say by
+    /// `RLIMIT_AS` or a container), maps the first `fallback` bytes instead
+    /// when that is smaller; growth maps the rest later, window by window.
+    pub(crate) fn file(file: File, len: u64, fallback: u64, head: u64) -> io::Result<Self> {
         let mut arena = Arena {
             segs: Vec::new(),
             file: Some(Arc::new(file)),
@@ -203,7 +207,10 @@ impl Arena {
             sealed: head,
         };
         if len > 0 {
-            arena.map_segment(0, len)?;
+            match arena.map_segment(0, len) {
+                Err(_) if fallback > 0 && fallback < len => arena.map_segment(0, fallback)?,
+                other => other?,
+            }
         }
         Ok(arena)
     }
@@ -341,12 +348,24 @@ impl Arena {
         let n = usize::try_from(add).map_err(io::Error::other)?;
         let map = match &self.file {
             Some(file) => {
-                if file.metadata()?.len() < end {
+                let old_len = file.metadata()?.len();
+                if old_len < end {
                     file.set_len(end)?;
                 }
                 // The file is locked by us and at least `end` bytes long, so
                 // the whole window is backed by the file.
-                MmapOptions::new().offset(base).len(n).map_raw(&**file)?
+                match MmapOptions::new().offset(base).len(n).map_raw(&**file) {
+                    Ok(map) => map,
+                    Err(e) => {
+                        // Leave the file as long as it was: a file longer than
+                        // any mapping the process can make could not be
+                        // reopened.
+                        if old_len < end {
+                            let _ = file.set_len(old_len);
+                        }
+                        return Err(e);
+                    }
+                }
             }
             None => map_anon(n)?,
         };

@@ -1,6 +1,7 @@
 //! File-system steps of the persistent mode: opening and locking the store
 //! file, and publishing a rewritten file atomically (write-new-then-rename).
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
@@ -73,26 +74,35 @@ fn same_file(_file: &File, _path: &Path) -> Result<bool> {
 }
 
 /// The side file a new version of the store is written to before it is
-/// renamed over the store file: `<path>.compact`.
+/// renamed over the store file: `.<name>.laminar-compact` beside `<path>`.
+///
+/// A hidden name of the crate's own, so it does not collide with a store a
+/// caller names (the old `<path>.compact` could be another store, which a
+/// compaction then truncated and an open deleted). Even so, the file is
+/// locked before it is truncated or removed, so a store that is open under
+/// that name is never touched.
 pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_os_string();
-    name.push(".compact");
-    PathBuf::from(name)
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or_else(|| OsStr::new("store")));
+    name.push(".laminar-compact");
+    path.with_file_name(name)
 }
 
-/// Creates (truncating any leftover of a crashed run) and locks the temporary
-/// file. Only called while holding the lock on the store file, so no other
-/// store can be using the temporary file.
+/// Creates and locks the temporary file, then truncates any leftover of a
+/// crashed run. Fails with [`StateError::Locked`] (and changes nothing) if
+/// another store holds the file open.
 pub(crate) fn create_temp(path: &Path) -> Result<(File, PathBuf)> {
     let tmp = temp_path(path);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .open(&tmp)
         .map_err(|e| StateError::io(format!("creating {}", display(&tmp)), e))?;
     try_lock(&file, &tmp)?;
+    file.set_len(0)
+        .map_err(|e| StateError::io(format!("truncating {}", display(&tmp)), e))?;
     Ok((file, tmp))
 }
 
@@ -113,8 +123,14 @@ pub(crate) fn sync_dir(_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes a temporary file left by a crash during a compaction (best effort:
-/// it is truncated anyway before its next use).
+/// Removes a temporary file left by a crash during a compaction (best
+/// effort). A file that some store holds open (locked) is left alone.
 pub(crate) fn remove_stale_temp(path: &Path) {
-    let _ = std::fs::remove_file(temp_path(path));
+    let tmp = temp_path(path);
+    let Ok(file) = OpenOptions::new().read(true).write(true).open(&tmp) else {
+        return;
+    };
+    if file.try_lock().is_ok() {
+        let _ = std::fs::remove_file(&tmp);
+    }
 }

@@ -186,8 +186,9 @@ enum Pick {
 ///
 /// Compaction (and the first commit after [`clear`](StateStore::clear) or
 /// [`restore`](StateStore::restore)) writes the live records to
-/// `<path>.compact`, syncs it, renames it over `<path>` and syncs the
-/// directory: write-new-then-rename, atomic at the rename.
+/// a hidden side file, `.<name>.laminar-compact` in the same directory,
+/// syncs it, renames it over `<path>` and syncs the directory:
+/// write-new-then-rename, atomic at the rename. Do not name a store so.
 ///
 /// # Reopen cost
 ///
@@ -299,6 +300,10 @@ struct Replayed {
     size_bytes: usize,
 }
 
+/// Keys a reopen reserves index room for before reading any record (see
+/// [`replay`]).
+const UPFRONT_KEYS: u64 = 1 << 20;
+
 /// Replays the validated log `start..end` of `bytes`.
 fn replay(
     bytes: &[u8],
@@ -307,11 +312,14 @@ fn replay(
     expected_keys: u64,
     location: &dyn Fn(u64) -> String,
 ) -> Result<Replayed> {
-    // The key count comes from a checksummed header, but bound the
-    // reservation by what the log could hold anyway.
-    let cap = expected_keys.min((end - start) / (2 * REC_HEADER));
+    // The key count comes from a checksummed header, but a header is easy
+    // to forge and a sparse file cheap: bound the reservation by what the
+    // log could hold, and reserve past `UPFRONT_KEYS` only once the log has
+    // shown that many keys.
+    let bound = expected_keys.min((end - start) / (2 * REC_HEADER));
+    let upfront = bound.min(UPFRONT_KEYS);
     let mut r = Replayed {
-        index: KeyIndex::with_capacity(usize::try_from(cap).unwrap_or(0)),
+        index: KeyIndex::with_capacity(usize::try_from(upfront).unwrap_or(0)),
         live_record_bytes: 0,
         garbage_bytes: 0,
         pad_bytes: 0,
@@ -335,7 +343,13 @@ fn replay(
                         r.garbage_bytes += old_len;
                         r.size_bytes -= old.val_len as usize;
                     }
-                    None => r.size_bytes += key.len(),
+                    None => {
+                        r.size_bytes += key.len();
+                        if r.index.len() as u64 == upfront && bound > upfront {
+                            r.index
+                                .reserve(usize::try_from(bound - upfront).unwrap_or(0));
+                        }
+                    }
                 }
                 r.size_bytes += val_len as usize;
             }
@@ -579,7 +593,11 @@ impl MmapStateStore {
                 .map_err(|e| StateError::io(format!("extending {}", path.display()), e))?;
             aligned
         };
-        let mut arena = Arena::file(file, len, DATA_START)
+        // A file longer than the process can map at once (a store created
+        // with a large capacity, reopened under a tighter address-space
+        // limit) is mapped up to its committed end; growth maps the rest.
+        let committed = round_up(slot.committed_end, GROWTH_GRANULE);
+        let mut arena = Arena::file(file, len, committed, DATA_START)
             .map_err(|e| StateError::io(format!("mapping {}", path.display()), e))?;
         arena.seal(slot.committed_end);
         let log = arena.slice(0, slot.committed_end).unwrap_or_default();
@@ -925,7 +943,7 @@ impl MmapStateStore {
         Ok(())
     }
 
-    /// Writes the in-RAM state to `<path>.compact`, syncs it and renames it
+    /// Writes the in-RAM state to the side file (`file::temp_path`), syncs it and renames it
     /// over `<path>`: a commit by write-new-then-rename.
     fn rewrite_file(&mut self) -> Result<()> {
         let Some(p) = &self.persist else {
@@ -939,11 +957,20 @@ impl MmapStateStore {
             // The file may not grow to the starting capacity (a file system
             // limit on its size): then to what the live records need.
             let mut cap = self.compacted_capacity(true);
+            let small = self.compacted_capacity(false);
             if tmp_file.set_len(cap).is_err() {
-                cap = self.compacted_capacity(false);
+                cap = small;
                 tmp_file.set_len(cap).map_err(|e| io("sizing", e))?;
             }
-            let mut arena = Arena::file(tmp_file, cap, DATA_START).map_err(|e| io("mapping", e))?;
+            // Nor may that much be mappable (an address-space limit): then
+            // map and keep only what the live records need.
+            let mut arena =
+                Arena::file(tmp_file, cap, small, DATA_START).map_err(|e| io("mapping", e))?;
+            if arena.len() < cap {
+                if let Some(f) = arena.backing_file() {
+                    f.set_len(arena.len()).map_err(|e| io("sizing", e))?;
+                }
+            }
             let (offsets, end) = self.copy_live(&mut arena, DATA_START)?;
             let slot = Slot {
                 seq,
