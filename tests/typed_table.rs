@@ -100,7 +100,10 @@ fn corrupt_table_snapshots_are_errors() {
     entries.sort();
     match T::read_snapshot("f", &entries) {
         Err(StateError::Corruption { what, location }) => {
-            assert!(what.contains("dictionary code 4294967295"), "{what}");
+            assert!(
+                what.contains("dictionary code 4294967295 is reserved"),
+                "{what}"
+            );
             // The error says which field and entry hold the bad key (the
             // code sorts after the table's own entries).
             assert!(location.contains("field `f` entry 2 key"), "{location}");
@@ -133,4 +136,50 @@ fn corrupt_table_snapshots_are_errors() {
         last.1 = vec![1, 2, 3];
     }
     assert!(T::read_snapshot("f", &entries).is_err());
+}
+
+/// A `Dict<String>` dictionary whose bytes are not UTF-8 is refused when
+/// read, whether or not an entry uses the bad value (until 25 November an
+/// unused one was accepted and a used one reported as "not in the
+/// dictionary").
+#[test]
+fn a_dictionary_value_that_is_not_utf8_is_named() {
+    use laminar_core::state::DictionaryKeyEncoder;
+    type T = Table<(u8, Dict<String>), u64, BTree>;
+    let dict = DictionaryKeyEncoder::from_values([&b"ok"[..], b"\xff"]).unwrap();
+    let mut dict_key = layout::header("f", layout::DICT);
+    dict_key.push(0);
+    let dict_entry = (dict_key, dict.to_bytes().unwrap().to_vec());
+    let mut entry_key = layout::header("f", layout::ENTRY);
+    <(u8, Dict<String>) as Key>::encode(&(3, DictCode::new(0).unwrap()), &mut entry_key);
+    let value = {
+        let mut t: Table<u8, u64, BTree> = Table::new();
+        t.put(1, 5).unwrap();
+        let mut out = Vec::new();
+        t.write_snapshot("v", &mut out).unwrap();
+        out.pop().unwrap().1
+    };
+    for entries in [
+        vec![dict_entry.clone()],
+        vec![dict_entry.clone(), (entry_key, value)],
+    ] {
+        match T::read_snapshot("f", &entries) {
+            Err(StateError::Corruption { location, what }) => {
+                assert!(
+                    location.contains("field `f` dictionaries")
+                        && location.contains("key component 1")
+                        && location.contains("dictionary value 1"),
+                    "{location}"
+                );
+                assert!(
+                    what.contains("not a valid") && what.contains("String"),
+                    "{what}"
+                );
+            }
+            other => panic!("expected a corruption error, got {other:?}"),
+        }
+    }
+    // The same bytes are fine for a `Dict<Vec<u8>>` key.
+    let ok = Table::<(u8, Dict<Vec<u8>>), u64, BTree>::read_snapshot("f", &[dict_entry]);
+    assert_eq!(ok.map(|(t, used)| (t.len(), used)).unwrap(), (0, 1));
 }

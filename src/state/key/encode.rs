@@ -195,6 +195,16 @@ pub trait Key: 'static {
     ///
     /// Fails with [`StateError::Corruption`] on truncated or malformed bytes.
     fn decode(input: &mut &[u8]) -> Result<Self::Repr>;
+    /// Checks that every value of the key's dictionaries is a valid value of
+    /// its component (a `Dict<String>` dictionary holds UTF-8 only), for
+    /// dictionaries read from a snapshot. Keys without dictionaries accept
+    /// anything.
+    ///
+    /// Fails with [`StateError::Corruption`] naming the first bad code.
+    fn validate_dicts(dicts: &Self::Dicts) -> Result<()> {
+        let _ = dicts;
+        Ok(())
+    }
 }
 
 /// A key whose leading component can be scanned on its own (tuples).
@@ -650,8 +660,27 @@ impl<T: DictValue> Key for Dict<T> {
     #[inline]
     fn decode(input: &mut &[u8]) -> Result<DictCode> {
         let code = u32::from_be_bytes(take(input)?);
-        DictCode::new(code)
-            .ok_or_else(|| StateError::corruption("encoded key", format!("dictionary code {code}")))
+        DictCode::new(code).ok_or_else(|| {
+            StateError::corruption(
+                "encoded key",
+                format!(
+                    "dictionary code {code} is reserved (codes run up to {})",
+                    u32::MAX - 1
+                ),
+            )
+        })
+    }
+    fn validate_dicts(dicts: &DictionaryKeyEncoder) -> Result<()> {
+        for code in 0..dicts.len() {
+            let value = u32::try_from(code).ok().and_then(|c| dicts.decode(c));
+            if value.and_then(T::from_bytes).is_none() {
+                return Err(StateError::corruption(
+                    format!("dictionary value {code}"),
+                    format!("not a valid {}", std::any::type_name::<T>()),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -729,6 +758,13 @@ macro_rules! key_tuple {
             #[inline]
             fn decode(input: &mut &[u8]) -> Result<Self::Repr> {
                 Ok(($first::decode(input)?, $($name::decode(input)?,)+))
+            }
+            fn validate_dicts(dicts: &Self::Dicts) -> Result<()> {
+                $first::validate_dicts(&dicts.$fi)
+                    .map_err(|e| e.within(|| format!("key component {}", $fi)))?;
+                $($name::validate_dicts(&dicts.$idx)
+                    .map_err(|e| e.within(|| format!("key component {}", $idx)))?;)+
+                Ok(())
             }
         }
 

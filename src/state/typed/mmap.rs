@@ -205,6 +205,12 @@ where
                 Some(bytes) => DictionaryKeyEncoder::from_bytes(bytes),
             }
         })?;
+        K::validate_dicts(&dicts).map_err(|e| {
+            e.within(|| match map.store.path() {
+                Some(p) => format!("{} dictionaries", p.display()),
+                None => "typed table dictionaries".into(),
+            })
+        })?;
         map.reserved = reserved;
         map.reserved_bytes = reserved_bytes;
         map.dicts_written = Some(dict_total(&dicts));

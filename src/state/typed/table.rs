@@ -421,6 +421,7 @@ pub(super) fn read_field<K: Key>(
             format!("more than the {} the key needs", K::Dicts::COUNT),
         ));
     }
+    K::validate_dicts(&dicts).map_err(|e| e.within(|| location("dictionaries")))?;
 
     let start = entries.partition_point(|(k, _)| k.as_slice() < entry_head.as_slice());
     let rest = entries.get(start..).unwrap_or_default();
