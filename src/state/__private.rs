@@ -27,16 +27,6 @@ pub fn table_bytes_mapped() -> usize {
     crate::state::backend::huge_pages::slice_bytes_mapped()
 }
 
-/// Compile-time check that `K` is a key encoding (used for spanned errors).
-pub const fn assert_key<K: Key>() {}
-
-/// Compile-time check that `V` can be snapshotted (used for spanned errors).
-pub const fn assert_value<V: Value>() {}
-
-/// Compile-time check for single-value fields: snapshot-able and `Default`
-/// (for `new()`).
-pub const fn assert_single<V: Value + Default>() {}
-
 /// Backend markers by the names `#[state_store(backend = …)]` accepts. A
 /// marker whose feature is off is a placeholder that is not a [`Backend`], so
 /// naming it fails with a message naming the feature.

@@ -1,8 +1,13 @@
 use laminar_core::state::state_store;
 
+// The only error is the macro's: the `#[state]` attribute is removed from the
+// enum it emits, so rustc does not add "cannot find attribute `state`".
 #[state_store]
 enum State {
-    A,
+    A {
+        #[state(key = u64)]
+        counts: u64,
+    },
 }
 
 fn main() {}
