@@ -11,7 +11,7 @@
 //!
 //! ## State Backends
 //!
-//! - [`InMemoryStore`]: BTreeMap-based, fast lookups with O(log n + k) prefix/range scans
+//! - [`InMemoryStore`]: ordered (layered B+ trees), fast lookups with O(log n + k) prefix/range scans
 //! - [`AHashMapStore`]: O(1) point operations with ahash, ordered scans from a sorted key index
 //! - `MmapStateStore`: Memory-mapped, supports larger-than-memory state with optional persistence
 //!

@@ -87,8 +87,12 @@ pub trait StateStore: Send {
 
     /// Replaces the whole content of the store with `snapshot`.
     ///
-    /// In-memory backends cannot fail; a persistent backend may report an I/O
-    /// error, in which case its last flushed state is untouched on disk.
+    /// `InMemoryStore` and `AHashMapStore` cannot fail. `MmapStateStore`, in
+    /// either mode, may fail with [`StateError::Io`](crate::state::StateError::Io)
+    /// (a new mapping cannot be made) or
+    /// [`StateError::InvalidArgument`](crate::state::StateError::InvalidArgument)
+    /// (a key or value of 4 GiB or more); a persistent store's last flush
+    /// stays untouched on disk.
     fn restore(&mut self, snapshot: StateSnapshot) -> Result<()>;
 }
 

@@ -14,7 +14,7 @@
 //! `BTreeMap` stores values in every node, so with slots of 72 bytes the child
 //! pointers of an inner node sit a dozen cache lines past its keys and every
 //! level costs misses. In the B+ tree, inner nodes hold only integer keys and
-//! child pointers, so a million-key layer's inner levels (a few thousand
+//! child pointers, so a million-key layer's inner levels (a few hundred
 //! nodes) stay in cache and a lookup misses on its leaf and its slot (small
 //! values share chunks whose reference counts stay in cache, see `Chunks`).
 //!

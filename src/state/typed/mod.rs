@@ -66,7 +66,7 @@
 //! | `<field>()`, `<field>_mut()` | the field's [`Table`]: `get`, `put`, `delete`, `contains`, `upsert`, `update`, `iter`, `retain`, `len`, `size_bytes`, and on ordered backends `range`, `prefix`, `remove_range` |
 //! | `snapshot()`                 | every table (with its dictionaries) and single value as one [`StateSnapshot`](crate::state::StateSnapshot) |
 //! | `from_snapshot(&snap)`       | a new state from a snapshot, validating every byte            |
-//! | `restore(&mut self, &snap)`  | replaces the state; unchanged on error                        |
+//! | `restore(&mut self, &snap)`  | replaces the state; unchanged by a bad snapshot (persistent `Mmap` state: an I/O error part way may leave some tables replaced in RAM, the files keep the last flush) |
 //! | `size_bytes()`               | approximate memory of all tables                              |
 //! | `open(dir)` (`Mmap` only)    | persistent state in directory `dir`: `<field>.table` per table field, `values.state` for single values; each file locked while open |
 //! | `flush()` (`Mmap` only)      | commits every file, atomically across them (a no-op for a state from `new()`); `open` rolls back or completes a flush that a crash interrupted |

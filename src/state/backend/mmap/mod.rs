@@ -203,8 +203,8 @@ enum Pick {
 /// The cost is dominated by the hash-table inserts (one cache miss per key),
 /// so it is of the same order as the inserts that wrote the keys: 308 ms
 /// against 701 ms for the load and flush of 1M keys on the 2-core benchmark
-/// VM (`cargo bench --bench mmap -- mmap_reopen`, which prints both; it has
-/// ranged up to about 85% on a busier machine). Reopening in a small
+/// VM on 24 November 2026 (`cargo bench --bench mmap -- mmap_reopen`, which
+/// prints both). Reopening in a small
 /// fraction of the write time would need the index itself persisted in a
 /// mappable form; this version does not do that.
 ///
