@@ -308,6 +308,42 @@ fn rewritten_table_of_a_committed_flush_is_moved_into_place() {
 }
 
 #[test]
+fn committed_rewritten_table_survives_a_failed_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let saved = dir.path().join("sums-after-flush-1");
+    {
+        let mut s = MappedState::open(&path).unwrap();
+        s.sums_mut().put(("eu", 1), 1).unwrap();
+        s.flush().unwrap();
+        std::fs::copy(path.join("sums.table"), &saved).unwrap();
+        s.sums_mut().clear();
+        s.sums_mut().put(("eu", 2), 2).unwrap();
+        s.flush().unwrap();
+    }
+    // As in the test above, `.next` holds flush 2, the only copy of it.
+    std::fs::copy(path.join("sums.table"), path.join("sums.table.next")).unwrap();
+    std::fs::copy(&saved, path.join("sums.table")).unwrap();
+    // An open that cannot read `.next` for a reason unrelated to its
+    // content (here: another handle holds its lock) must fail without
+    // deleting it.
+    {
+        let _holder = SumsTable::open(path.join("sums.table.next")).unwrap();
+        let Err(err) = MappedState::open(&path) else {
+            panic!("opened while sums.table.next was locked");
+        };
+        assert!(
+            matches!(err, laminar_core::state::StateError::Locked { .. }),
+            "{err}"
+        );
+        assert!(path.join("sums.table.next").exists());
+    }
+    let s = MappedState::open(&path).unwrap();
+    assert_eq!(sums_of(&s), vec![2]);
+    assert!(!path.join("sums.table.next").exists());
+}
+
+#[test]
 fn flush_after_clear_and_restore_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state");

@@ -163,21 +163,29 @@ mod mmap_values {
             if next_exists {
                 // Written by step 1 of a flush: current if that flush
                 // committed (the values file has its generation), else stale.
-                // An unreadable one is stale too (a committed one was synced
-                // before the commit point); if it was not, the table check
-                // below reports it.
+                // One whose content is unreadable is stale too (a committed
+                // one was synced before the commit point; if it was not, the
+                // table check below reports it). One that could not be read
+                // for another reason (I/O, a lock, memory) may be the only
+                // copy of the last complete flush: it stays, and the error
+                // is returned.
                 let g = Table::<K, V, Mmap>::open(&next).and_then(|t| t.generation());
-                if target.is_some() && matches!(g, Ok(g) if g == target) {
-                    std::fs::rename(&next, &path).map_err(|e| {
-                        StateError::io(
-                            format!("renaming {} to {}", next.display(), path.display()),
-                            e,
-                        )
-                    })?;
-                    crate::state::backend::mmap::file::sync_dir(&path)?;
-                } else {
-                    std::fs::remove_file(&next)
-                        .map_err(|e| StateError::io(format!("removing {}", next.display()), e))?;
+                match g {
+                    Ok(g) if target.is_some() && g == target => {
+                        std::fs::rename(&next, &path).map_err(|e| {
+                            StateError::io(
+                                format!("renaming {} to {}", next.display(), path.display()),
+                                e,
+                            )
+                        })?;
+                        crate::state::backend::mmap::file::sync_dir(&path)?;
+                    }
+                    Ok(_) | Err(StateError::Corruption { .. } | StateError::Deserialization(_)) => {
+                        std::fs::remove_file(&next).map_err(|e| {
+                            StateError::io(format!("removing {}", next.display()), e)
+                        })?;
+                    }
+                    Err(e) => return Err(e),
                 }
             }
             let table = Table::<K, V, Mmap>::open(&path)?;
