@@ -38,13 +38,6 @@ impl<V> KeyIndex<V> {
         self.table.len()
     }
 
-    /// Makes room for `additional` more keys.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        let hasher = &self.hasher;
-        self.table
-            .reserve(additional, |e| hasher.hash_one(e.0.as_slice()));
-    }
-
     /// Removes every key.
     pub(crate) fn clear(&mut self) {
         self.table.clear();

@@ -313,9 +313,11 @@ fn replay(
     location: &dyn Fn(u64) -> String,
 ) -> Result<Replayed> {
     // The key count comes from a checksummed header, but a header is easy
-    // to forge and a sparse file cheap: bound the reservation by what the
-    // log could hold, and reserve past `UPFRONT_KEYS` only once the log has
-    // shown that many keys.
+    // to forge and a sparse file cheap: reserve room for at most
+    // `UPFRONT_KEYS` keys (and no more than the log could hold) up front.
+    // Past that the index grows as replayed keys arrive, doubling as any
+    // insert does, so what it holds is bounded by the keys the log really
+    // has, whatever the header claims.
     let bound = expected_keys.min((end - start) / (2 * REC_HEADER));
     let upfront = bound.min(UPFRONT_KEYS);
     let mut r = Replayed {
@@ -343,13 +345,7 @@ fn replay(
                         r.garbage_bytes += old_len;
                         r.size_bytes -= old.val_len as usize;
                     }
-                    None => {
-                        r.size_bytes += key.len();
-                        if r.index.len() as u64 == upfront && bound > upfront {
-                            r.index
-                                .reserve(usize::try_from(bound - upfront).unwrap_or(0));
-                        }
-                    }
+                    None => r.size_bytes += key.len(),
                 }
                 r.size_bytes += val_len as usize;
             }
