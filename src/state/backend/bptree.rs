@@ -125,23 +125,7 @@ fn prefetch<K, T>(items: &[T]) {
     if std::mem::size_of::<K>() * GROUP <= 64 || bytes > PREFETCH_MAX {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        let base = items.as_ptr().cast::<i8>();
-        let mut off = 0;
-        while off < bytes {
-            // SAFETY: `_mm_prefetch` only hints the cache; it never faults
-            // and needs no target feature beyond SSE, which every x86_64 CPU
-            // has. The address stays within `items` (`off < bytes`), and
-            // `wrapping_add` computes it without any in-bounds requirement.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    base.wrapping_add(off),
-                )
-            };
-            off += 64;
-        }
-    }
+    super::prefetch::lines(items.as_ptr(), bytes);
 }
 
 /// Number of keys `< k`: the insertion point of `k`.

@@ -6,6 +6,7 @@ pub(crate) mod key_buf;
 #[cfg(feature = "mmap")]
 pub(crate) mod key_index;
 pub(crate) mod node_alloc;
+pub(crate) mod prefetch;
 #[cfg(any(feature = "ahash", feature = "mmap"))]
 pub(crate) mod probe_table;
 
