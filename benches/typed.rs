@@ -12,6 +12,10 @@
 //!   `(region, id)` bytes. The `Mmap` marker (feature `mmap`) is measured
 //!   twice: `get` (validated and deserialized, an owned `u64`) and
 //!   `get_archived` (validated, zero-copy `&Archived<u64>`).
+//!   `typed_AHash_get_many16` makes the same lookups 16 keys per
+//!   `Table::get_many` call, `typed_AHash_get_each` through one
+//!   `Table::get_each` call per window (its pipeline requests each key's
+//!   slot 16 keys ahead).
 //! - `typed_chase_*/*`: dependent lookups (latency): each value is the id of
 //!   the next key to look up, following one random cycle through all keys.
 //!   1M keys always; 10M keys when `LAMINAR_BENCH_10M=1` (about 2 GB of RAM).
@@ -32,6 +36,9 @@ use workload::{mix, Rng};
 const REGIONS: usize = 64;
 /// Lookups per measured iteration.
 const LOOKUPS: usize = 4096;
+/// Keys per `get_many` call in `typed_AHash_get_many16`.
+const BATCH: usize = 16;
+const _: () = assert!(LOOKUPS.is_multiple_of(BATCH));
 /// Distinct random lookup keys, visited [`LOOKUPS`] at a time in turn: a
 /// million uniform draws reach about 63% of a million-entry table's entries,
 /// spread over all of it, far more than the cache holds.
@@ -221,6 +228,40 @@ fn lookups(c: &mut Criterion) {
                     .iter()
                     .map(|k| *t.get_encoded(black_box(k)).unwrap_or(&0))
                     .fold(0u64, u64::wrapping_add)
+            })
+        });
+    }
+    {
+        // The same lookups, [`BATCH`] keys per `get_many` call: every key's
+        // slot is requested before the first is read.
+        let t = typed_table::<AHash>(&regions, &order, &next);
+        let mut w = Windows::default();
+        g.bench_function("typed_AHash_get_many16", |b| {
+            b.iter(|| {
+                let mut acc = 0u64;
+                for batch in w.next(&keys).chunks_exact(BATCH) {
+                    if let Ok(batch) = <[(&str, u64); BATCH]>::try_from(batch) {
+                        for v in t.get_many(black_box(batch)) {
+                            acc = acc.wrapping_add(*v.unwrap_or(&0));
+                        }
+                    }
+                }
+                acc
+            })
+        });
+    }
+    {
+        // The same lookups through `get_each`: a pipeline that requests
+        // each key's slot 16 keys before it reads it.
+        let t = typed_table::<AHash>(&regions, &order, &next);
+        let mut w = Windows::default();
+        g.bench_function("typed_AHash_get_each", |b| {
+            b.iter(|| {
+                let mut acc = 0u64;
+                t.get_each(black_box(w.next(&keys)).iter().copied(), |v| {
+                    acc = acc.wrapping_add(*v.unwrap_or(&0))
+                });
+                acc
             })
         });
     }

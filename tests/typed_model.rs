@@ -46,6 +46,11 @@ enum Op {
     /// Removes names with `(a, 0) <= key < (b, 0)` (ordered backend only).
     ExpireNames(String, String),
     SnapshotRestore,
+    /// Looks up four sum keys at once (`Table::get_many`), present or not.
+    GetMany([(String, i64); 4]),
+    /// Looks up a run of sum keys in order (`Table::get_each`), long enough
+    /// to wrap around its pipeline of 16.
+    GetEach(Vec<(String, i64)>),
 }
 
 fn region() -> impl Strategy<Value = String> {
@@ -67,6 +72,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<i64>().prop_map(Op::SetWatermark),
         1 => (region(), region()).prop_map(|(a, b)| Op::ExpireNames(a, b)),
         1 => Just(Op::SnapshotRestore),
+        2 => [(region(), -3i64..3), (region(), -3i64..3), (region(), -3i64..3), (region(), -3i64..3)]
+            .prop_map(Op::GetMany),
+        1 => proptest::collection::vec((region(), -3i64..3), 0..40).prop_map(Op::GetEach),
     ]
 }
 
@@ -127,6 +135,22 @@ macro_rules! drive {
                             m.names.remove(&k);
                         }
                     }
+                }
+                Op::GetMany(keys) => {
+                    let got = s
+                        .sums()
+                        .get_many(keys.each_ref().map(|(r, w)| (r.as_str(), *w)));
+                    let want = keys.each_ref().map(|k| m.sums.get(k));
+                    prop_assert_eq!(got, want);
+                }
+                Op::GetEach(keys) => {
+                    let mut got = Vec::new();
+                    s.sums()
+                        .get_each(keys.iter().map(|(r, w)| (r.as_str(), *w)), |v| {
+                            got.push(v.copied())
+                        });
+                    let want: Vec<_> = keys.iter().map(|k| m.sums.get(k).copied()).collect();
+                    prop_assert_eq!(got, want);
                 }
                 Op::SnapshotRestore => {
                     let snap = round_trip(&s.snapshot().unwrap());

@@ -116,6 +116,16 @@ impl<T> ProbeTable<T> {
         self.slots.get(i)?.as_ref()
     }
 
+    /// Starts loading the home slot of `hash` (both lines, if it straddles
+    /// two), so that a [`find`](Self::find) soon after does not wait for it.
+    #[inline]
+    #[cfg_attr(not(feature = "ahash"), allow(dead_code))] // used by `ProbeMap`
+    pub(crate) fn prefetch(&self, hash: u64) {
+        if let Some(slot) = self.slots.get(hash as usize & self.mask()) {
+            super::prefetch::lines(slot, std::mem::size_of_val(slot));
+        }
+    }
+
     /// The entry matching `eq`, mutably.
     #[inline]
     pub(crate) fn find_mut(&mut self, hash: u64, eq: impl Fn(&T) -> bool) -> Option<&mut T> {
@@ -245,6 +255,13 @@ impl<T> ProbeTable<T> {
     }
 }
 
+/// Keys [`ProbeMap::get_each`] hashes and requests ahead of the one it
+/// compares: enough for one core's cache misses to overlap (16 lines in
+/// flight), few enough that the first slots have not left the cache again
+/// when they are compared.
+#[cfg(feature = "ahash")]
+const PIPELINE: usize = 16;
+
 /// A hash map of typed keys to typed values on a [`ProbeTable`], hashed by
 /// [`KeyHasher`]: the map behind the typed `AHash` backend.
 #[cfg(feature = "ahash")]
@@ -357,6 +374,74 @@ impl<K: KeyRepr, V> ProbeMap<K, V> {
     #[inline]
     pub(crate) fn get(&self, k: &K) -> Option<&V> {
         let h = self.hasher.hash(k);
+        self.table.find(h, |e| e.0 == *k).map(|e| &e.1)
+    }
+
+    /// The values of `keys` (`None` for a `None` key), as [`get`](Self::get)
+    /// of each would give them.
+    ///
+    /// Every key's home slot is hashed and requested from memory before the
+    /// first is compared, so the `N` cache misses overlap however many
+    /// instructions the caller spends per key.
+    #[inline]
+    pub(crate) fn get_many<const N: usize>(&self, keys: &[Option<K>; N]) -> [Option<&V>; N] {
+        let hashes = keys
+            .each_ref()
+            .map(|k| k.as_ref().map(|k| self.hash_ahead(k)));
+        let mut out = [None; N];
+        for ((o, k), h) in out.iter_mut().zip(keys).zip(hashes) {
+            if let (Some(k), Some(h)) = (k, h) {
+                *o = self.find_hashed(k, h);
+            }
+        }
+        out
+    }
+
+    /// Calls `f` with the value of each key of `keys` in turn (`None` for a
+    /// `None` key), as [`get`](Self::get) of each would give it.
+    ///
+    /// A pipeline: every key is hashed and its home slot requested from
+    /// memory [`PIPELINE`] keys before it is compared, so that many cache
+    /// misses are in flight at every moment, whatever `f` and the caller's
+    /// iterator cost per key.
+    pub(crate) fn get_each<'m>(
+        &'m self,
+        keys: impl Iterator<Item = Option<K>>,
+        mut f: impl FnMut(Option<&'m V>),
+    ) {
+        // `None`: a free place; `Some(None)`: a key known to be absent.
+        let mut ring: [Option<Option<(K, u64)>>; PIPELINE] = std::array::from_fn(|_| None);
+        let mut at = 0;
+        for k in keys {
+            let next = k.map(|k| {
+                let h = self.hash_ahead(&k);
+                (k, h)
+            });
+            if let Some(place) = ring.get_mut(at) {
+                if let Some(due) = place.replace(next) {
+                    f(due.and_then(|(k, h)| self.find_hashed(&k, h)));
+                }
+            }
+            at = (at + 1) % PIPELINE;
+        }
+        for i in 0..PIPELINE {
+            if let Some(due) = ring.get_mut((at + i) % PIPELINE).and_then(Option::take) {
+                f(due.and_then(|(k, h)| self.find_hashed(&k, h)));
+            }
+        }
+    }
+
+    /// The hash of `k`, with its home slot requested from memory.
+    #[inline]
+    fn hash_ahead(&self, k: &K) -> u64 {
+        let h = self.hasher.hash(k);
+        self.table.prefetch(h);
+        h
+    }
+
+    /// The value of `k`, whose hash is `h`.
+    #[inline]
+    fn find_hashed(&self, k: &K, h: u64) -> Option<&V> {
         self.table.find(h, |e| e.0 == *k).map(|e| &e.1)
     }
 

@@ -43,6 +43,34 @@ pub trait Backend: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
 pub trait NativeBackend: Backend {
     /// Value of `key`.
     fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V>;
+    /// Values of several keys (`None` for a `None` key), as [`get`](Self::get)
+    /// of each would give them; what the default does.
+    ///
+    /// A backend that can tell where a key's entry lives from the key alone
+    /// ([`AHash`]) overrides it to request every entry from memory before
+    /// reading the first, so that the lookups' cache misses overlap.
+    #[inline]
+    fn get_many<'m, R: KeyRepr, V, const N: usize>(
+        map: &'m Self::Map<R, V>,
+        keys: &[Option<R>; N],
+    ) -> [Option<&'m V>; N] {
+        keys.each_ref()
+            .map(|k| k.as_ref().and_then(|k| Self::get(map, k)))
+    }
+    /// Calls `f` with the value of each key in turn (`None` for a `None`
+    /// key), as [`get`](Self::get) of each would give it; what the default
+    /// does. [`AHash`] overrides it with a pipeline that requests each
+    /// key's entry from memory several keys before reading it.
+    #[inline]
+    fn get_each<'m, R: KeyRepr, V: 'm>(
+        map: &'m Self::Map<R, V>,
+        keys: impl Iterator<Item = Option<R>>,
+        mut f: impl FnMut(Option<&'m V>),
+    ) {
+        for k in keys {
+            f(k.as_ref().and_then(|k| Self::get(map, k)));
+        }
+    }
     /// Mutable value of `key`.
     fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V>;
     /// Inserts or replaces, returning the previous value.
@@ -201,6 +229,21 @@ impl NativeBackend for AHash {
     #[inline]
     fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V> {
         map.get(key)
+    }
+    #[inline]
+    fn get_many<'m, R: KeyRepr, V, const N: usize>(
+        map: &'m Self::Map<R, V>,
+        keys: &[Option<R>; N],
+    ) -> [Option<&'m V>; N] {
+        map.get_many(keys)
+    }
+    #[inline]
+    fn get_each<'m, R: KeyRepr, V: 'm>(
+        map: &'m Self::Map<R, V>,
+        keys: impl Iterator<Item = Option<R>>,
+        f: impl FnMut(Option<&'m V>),
+    ) {
+        map.get_each(keys, f)
     }
     #[inline]
     fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V> {
