@@ -5,7 +5,8 @@
 //! ```text
 //! laminar-ab typed KEYS        # Table<(Dict<String>, u64), u64, BTree>, dependent chase
 //! laminar-ab typedhash KEYS    # the same table with AHash: independent gets by &str, and a chase;
-//!                              # also the new side against a bare hashbrown HashMap<u64, u64>
+//!                              # also the new side against a bare hashbrown HashMap<u64, u64>,
+//!                              # by get and by get_each (the new side only)
 //! laminar-ab hashorder KEYS    # this checkout only: a hashbrown HashTable of (code, id) hashed
 //!                              # from the code (after the dictionary) or from the string itself
 //! laminar-ab inmemory KEYS     # InMemoryStore: independent gets and a dependent chain
@@ -143,11 +144,22 @@ fn typed_hash(n: u64) {
         bare.insert(id, next[id as usize]);
     }
     let (mut ga, mut gb, mut ca, mut cb, mut gh) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut ge = vec![];
     let (mut ia, mut ib) = (order[0], order[0]);
     // Short rounds and a noisy host: more of them than the other modes.
     for _ in 0..4 * ROUNDS {
         ga.push(typed_gets!(a, probe));
         gb.push(typed_gets!(b, probe));
+        // This checkout's pipelined lookups (`get_each`), same keys; before the
+        // bare map, whose sweep of its own 34 MB leaves the tables that the
+        // chases below read as cold as they were before it.
+        let t0 = Instant::now();
+        let mut acc = 0u64;
+        a.get_each(std::hint::black_box(&probe).iter().copied(), |v| {
+            acc = acc.wrapping_add(*v.unwrap_or(&0))
+        });
+        std::hint::black_box(acc);
+        ge.push(t0.elapsed().as_nanos() as f64 / probe.len() as f64);
         let t0 = Instant::now();
         let mut acc = 0u64;
         for &(_, id) in &probe {
@@ -162,10 +174,14 @@ fn typed_hash(n: u64) {
         ib = i;
         cb.push(x);
     }
-    let (new_get, bare_get) = (median(ga.clone()), median(gh));
+    let (new_get, bare_get, new_each) = (median(ga.clone()), median(gh), median(ge));
     println!(
         "typed AHash get by (&str, u64) against bare hashbrown HashMap<u64, u64> by id, {n} keys: new {new_get:.0} ns, bare {bare_get:.0} ns, ratio {:.2}",
         new_get / bare_get
+    );
+    println!(
+        "typed AHash get_each by (&str, u64) against the same bare gets, {n} keys: new {new_each:.0} ns, bare {bare_get:.0} ns, ratio {:.2}",
+        new_each / bare_get
     );
     report(&format!("typed AHash get, {n} keys"), ga, gb);
     report(&format!("typed AHash chase, {n} keys"), ca, cb);
