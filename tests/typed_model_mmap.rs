@@ -344,6 +344,22 @@ fn committed_rewritten_table_survives_a_failed_open() {
 }
 
 #[test]
+fn a_corrupt_rewritten_table_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    {
+        let mut s = MappedState::open(&path).unwrap();
+        s.sums_mut().put(("eu", 1), 1).unwrap();
+        s.flush().unwrap();
+    }
+    // A `.next` torn by a crash before the commit point: not a table file.
+    std::fs::write(path.join("sums.table.next"), [0xA5u8; 9000]).unwrap();
+    let s = MappedState::open(&path).unwrap();
+    assert_eq!(sums_of(&s), vec![1]);
+    assert!(!path.join("sums.table.next").exists());
+}
+
+#[test]
 fn flush_after_clear_and_restore_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state");

@@ -163,12 +163,12 @@ mod mmap_values {
             if next_exists {
                 // Written by step 1 of a flush: current if that flush
                 // committed (the values file has its generation), else stale.
-                // One whose content is unreadable is stale too (a committed
-                // one was synced before the commit point; if it was not, the
-                // table check below reports it). One that could not be read
-                // for another reason (I/O, a lock, memory) may be the only
-                // copy of the last complete flush: it stays, and the error
-                // is returned.
+                // One whose content is corrupt is stale too (a committed one
+                // was synced before the commit point; if it was not, the
+                // table check below reports it). Any other error (I/O, a
+                // lock, a format version from the future, …) says nothing of
+                // its content, and the file may be the only copy of the last
+                // complete flush: it stays, and the error is returned.
                 let g = Table::<K, V, Mmap>::open(&next).and_then(|t| t.generation());
                 match g {
                     Ok(g) if target.is_some() && g == target => {
