@@ -238,15 +238,13 @@ fn lookups(c: &mut Criterion) {
         let mut w = Windows::default();
         g.bench_function("typed_AHash_get_many16", |b| {
             b.iter(|| {
-                let mut acc = 0u64;
-                for batch in w.next(&keys).chunks_exact(BATCH) {
-                    if let Ok(batch) = <[(&str, u64); BATCH]>::try_from(batch) {
-                        for v in t.get_many(black_box(batch)) {
-                            acc = acc.wrapping_add(*v.unwrap_or(&0));
-                        }
-                    }
-                }
-                acc
+                let (batches, rest) = w.next(&keys).as_chunks::<BATCH>();
+                assert!(rest.is_empty(), "a window is whole batches");
+                batches
+                    .iter()
+                    .flat_map(|&batch| t.get_many(black_box(batch)))
+                    .map(|v| *v.unwrap_or(&0))
+                    .fold(0u64, u64::wrapping_add)
             })
         });
     }
@@ -257,11 +255,9 @@ fn lookups(c: &mut Criterion) {
         let mut w = Windows::default();
         g.bench_function("typed_AHash_get_each", |b| {
             b.iter(|| {
-                let mut acc = 0u64;
-                t.get_each(black_box(w.next(&keys)).iter().copied(), |v| {
-                    acc = acc.wrapping_add(*v.unwrap_or(&0))
-                });
-                acc
+                t.get_each(black_box(w.next(&keys)).iter().copied())
+                    .map(|v| *v.unwrap_or(&0))
+                    .fold(0u64, u64::wrapping_add)
             })
         });
     }

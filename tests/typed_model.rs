@@ -144,12 +144,11 @@ macro_rules! drive {
                     prop_assert_eq!(got, want);
                 }
                 Op::GetEach(keys) => {
-                    let mut got = Vec::new();
-                    s.sums()
-                        .get_each(keys.iter().map(|(r, w)| (r.as_str(), *w)), |v| {
-                            got.push(v.copied())
-                        });
-                    let want: Vec<_> = keys.iter().map(|k| m.sums.get(k).copied()).collect();
+                    let got: Vec<_> = s
+                        .sums()
+                        .get_each(keys.iter().map(|(r, w)| (r.as_str(), *w)))
+                        .collect();
+                    let want: Vec<_> = keys.iter().map(|k| m.sums.get(k)).collect();
                     prop_assert_eq!(got, want);
                 }
                 Op::SnapshotRestore => {

@@ -20,21 +20,56 @@ pub(crate) fn line<T>(p: *const T) {
     let _ = p;
 }
 
+/// Cache line size assumed by [`lines`].
+const LINE: usize = 64;
+
 /// [`line`] for every cache line that the `bytes` bytes from `p` touch
 /// (wherever they start within a line, the last one included).
 #[inline(always)]
 pub(crate) fn lines<T>(p: *const T, bytes: usize) {
-    if bytes == 0 {
-        return;
-    }
     let base = p.cast::<u8>();
-    let end = (base as usize).wrapping_add(bytes - 1) | 63;
-    let mut at = base;
-    loop {
-        line(at);
-        at = at.wrapping_add(64);
-        if (at as usize & !63) > end {
-            break;
+    for off in line_offsets(base.addr(), bytes) {
+        line(base.wrapping_add(off));
+    }
+}
+
+/// Offsets from `addr` that fall in each cache line touched by `bytes`
+/// bytes from `addr`: 0, then the start of every later line.
+#[inline(always)]
+fn line_offsets(addr: usize, bytes: usize) -> impl Iterator<Item = usize> {
+    let first = addr & !(LINE - 1);
+    let last = addr.wrapping_add(bytes.saturating_sub(1)) & !(LINE - 1);
+    let count = if bytes == 0 {
+        0
+    } else {
+        last.wrapping_sub(first) / LINE + 1
+    };
+    (0..count).map(move |i| if i == 0 { 0 } else { i * LINE - (addr - first) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_reach_every_line_touched_and_no_other() {
+        for start in 0..2 * LINE {
+            for bytes in 0..5 * LINE {
+                let addr = 4096 + start;
+                let offs: Vec<usize> = line_offsets(addr, bytes).collect();
+                let want: Vec<usize> =
+                    (addr..addr + bytes)
+                        .map(|a| a / LINE)
+                        .fold(Vec::new(), |mut v, l| {
+                            if v.last() != Some(&l) {
+                                v.push(l);
+                            }
+                            v
+                        });
+                let got: Vec<usize> = offs.iter().map(|o| (addr + o) / LINE).collect();
+                assert_eq!(got, want, "start {start}, {bytes} bytes");
+                assert!(offs.iter().all(|&o| bytes > 0 && o < bytes), "{offs:?}");
+            }
         }
     }
 }

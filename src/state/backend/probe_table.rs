@@ -18,6 +18,11 @@ use super::huge_pages::LargeSlice;
 #[cfg(feature = "ahash")]
 use crate::state::key::KeyRepr;
 
+/// Bytes of a slot that [`ProbeTable::prefetch`] requests: a batch of
+/// lookups of large values must not fill the CPU's few line-fill buffers
+/// with value bytes that a key comparison does not need.
+const PREFETCH_MAX: usize = 128;
+
 /// Largest load, as a fraction `MAX_LOAD_NUM / MAX_LOAD_DEN`.
 const MAX_LOAD_NUM: usize = 5;
 const MAX_LOAD_DEN: usize = 8;
@@ -116,13 +121,16 @@ impl<T> ProbeTable<T> {
         self.slots.get(i)?.as_ref()
     }
 
-    /// Starts loading the home slot of `hash` (both lines, if it straddles
-    /// two), so that a [`find`](Self::find) soon after does not wait for it.
+    /// Starts loading the home slot of `hash`, so that a
+    /// [`find`](Self::find) soon after does not wait for it: the lines its
+    /// first [`PREFETCH_MAX`] bytes touch (all of a slot of a few dozen
+    /// bytes, both lines if it straddles two; a key and the start of a
+    /// larger value).
     #[inline]
     #[cfg_attr(not(feature = "ahash"), allow(dead_code))] // used by `ProbeMap`
     pub(crate) fn prefetch(&self, hash: u64) {
         if let Some(slot) = self.slots.get(hash as usize & self.mask()) {
-            super::prefetch::lines(slot, std::mem::size_of_val(slot));
+            super::prefetch::lines(slot, std::mem::size_of_val(slot).min(PREFETCH_MAX));
         }
     }
 
@@ -255,12 +263,66 @@ impl<T> ProbeTable<T> {
     }
 }
 
-/// Keys [`ProbeMap::get_each`] hashes and requests ahead of the one it
-/// compares: enough for one core's cache misses to overlap (16 lines in
-/// flight), few enough that the first slots have not left the cache again
-/// when they are compared.
+/// Keys a [`Pipeline`] hashes and requests ahead of the one it compares:
+/// enough for one core's cache misses to overlap (16 lines in flight), few
+/// enough that the first slots have not left the cache again when they are
+/// compared.
 #[cfg(feature = "ahash")]
 const PIPELINE: usize = 16;
+
+/// The iterator of [`ProbeMap::get_each`]: the value of each key in turn.
+///
+/// A pipeline: a key is hashed and its home slot requested from memory when
+/// it enters, [`PIPELINE`] keys before its value is read, so that many cache
+/// misses are in flight at every moment, whatever the caller does between
+/// two values. The keys iterator is therefore always up to [`PIPELINE`] keys
+/// ahead of the values handed out.
+#[cfg(feature = "ahash")]
+pub(crate) struct Pipeline<'m, K, V, I> {
+    map: &'m ProbeMap<K, V>,
+    keys: std::iter::Fuse<I>,
+    /// Keys in flight, the oldest at `head`, `len` of them (wrapping
+    /// around); `None` for a key known to be absent.
+    ring: [Option<(K, u64)>; PIPELINE],
+    head: usize,
+    len: usize,
+}
+
+#[cfg(feature = "ahash")]
+impl<'m, K: KeyRepr, V, I: Iterator<Item = Option<K>>> Iterator for Pipeline<'m, K, V, I> {
+    type Item = Option<&'m V>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Option<&'m V>> {
+        while self.len < PIPELINE {
+            let Some(k) = self.keys.next() else { break };
+            let entry = k.map(|k| {
+                let h = self.map.hash_ahead(&k);
+                (k, h)
+            });
+            if let Some(place) = self.ring.get_mut((self.head + self.len) % PIPELINE) {
+                *place = entry;
+            }
+            self.len += 1;
+        }
+        if self.len == 0 {
+            return None;
+        }
+        let due = self.ring.get_mut(self.head).and_then(Option::take);
+        self.head = (self.head + 1) % PIPELINE;
+        self.len -= 1;
+        let map = self.map;
+        Some(due.and_then(|(k, h)| map.find_hashed(&k, h)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let (lo, hi) = self.keys.size_hint();
+        (
+            lo.saturating_add(self.len),
+            hi.and_then(|h| h.checked_add(self.len)),
+        )
+    }
+}
 
 /// A hash map of typed keys to typed values on a [`ProbeTable`], hashed by
 /// [`KeyHasher`]: the map behind the typed `AHash` backend.
@@ -373,8 +435,7 @@ impl<K: KeyRepr, V> ProbeMap<K, V> {
     /// The value of `k`.
     #[inline]
     pub(crate) fn get(&self, k: &K) -> Option<&V> {
-        let h = self.hasher.hash(k);
-        self.table.find(h, |e| e.0 == *k).map(|e| &e.1)
+        self.find_hashed(k, self.hasher.hash(k))
     }
 
     /// The values of `keys` (`None` for a `None` key), as [`get`](Self::get)
@@ -397,37 +458,15 @@ impl<K: KeyRepr, V> ProbeMap<K, V> {
         out
     }
 
-    /// Calls `f` with the value of each key of `keys` in turn (`None` for a
-    /// `None` key), as [`get`](Self::get) of each would give it.
-    ///
-    /// A pipeline: every key is hashed and its home slot requested from
-    /// memory [`PIPELINE`] keys before it is compared, so that many cache
-    /// misses are in flight at every moment, whatever `f` and the caller's
-    /// iterator cost per key.
-    pub(crate) fn get_each<'m>(
-        &'m self,
-        keys: impl Iterator<Item = Option<K>>,
-        mut f: impl FnMut(Option<&'m V>),
-    ) {
-        // `None`: a free place; `Some(None)`: a key known to be absent.
-        let mut ring: [Option<Option<(K, u64)>>; PIPELINE] = std::array::from_fn(|_| None);
-        let mut at = 0;
-        for k in keys {
-            let next = k.map(|k| {
-                let h = self.hash_ahead(&k);
-                (k, h)
-            });
-            if let Some(place) = ring.get_mut(at) {
-                if let Some(due) = place.replace(next) {
-                    f(due.and_then(|(k, h)| self.find_hashed(&k, h)));
-                }
-            }
-            at = (at + 1) % PIPELINE;
-        }
-        for i in 0..PIPELINE {
-            if let Some(due) = ring.get_mut((at + i) % PIPELINE).and_then(Option::take) {
-                f(due.and_then(|(k, h)| self.find_hashed(&k, h)));
-            }
+    /// The value of each key of `keys` in turn (`None` for a `None` key), as
+    /// [`get`](Self::get) of each would give it: see [`Pipeline`].
+    pub(crate) fn get_each<I: Iterator<Item = Option<K>>>(&self, keys: I) -> Pipeline<'_, K, V, I> {
+        Pipeline {
+            map: self,
+            keys: keys.fuse(),
+            ring: std::array::from_fn(|_| None),
+            head: 0,
+            len: 0,
         }
     }
 

@@ -57,19 +57,16 @@ pub trait NativeBackend: Backend {
         keys.each_ref()
             .map(|k| k.as_ref().and_then(|k| Self::get(map, k)))
     }
-    /// Calls `f` with the value of each key in turn (`None` for a `None`
-    /// key), as [`get`](Self::get) of each would give it; what the default
-    /// does. [`AHash`] overrides it with a pipeline that requests each
-    /// key's entry from memory several keys before reading it.
+    /// The value of each key in turn (`None` for a `None` key), as
+    /// [`get`](Self::get) of each would give it; what the default does.
+    /// [`AHash`] overrides it with a pipeline that requests each key's entry
+    /// from memory several keys before reading it.
     #[inline]
-    fn get_each<'m, R: KeyRepr, V: 'm>(
+    fn get_each<'m, R: KeyRepr, V: 'm, I: Iterator<Item = Option<R>>>(
         map: &'m Self::Map<R, V>,
-        keys: impl Iterator<Item = Option<R>>,
-        mut f: impl FnMut(Option<&'m V>),
-    ) {
-        for k in keys {
-            f(k.as_ref().and_then(|k| Self::get(map, k)));
-        }
+        keys: I,
+    ) -> impl Iterator<Item = Option<&'m V>> {
+        keys.map(move |k| k.as_ref().and_then(|k| Self::get(map, k)))
     }
     /// Mutable value of `key`.
     fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V>;
@@ -238,12 +235,11 @@ impl NativeBackend for AHash {
         map.get_many(keys)
     }
     #[inline]
-    fn get_each<'m, R: KeyRepr, V: 'm>(
+    fn get_each<'m, R: KeyRepr, V: 'm, I: Iterator<Item = Option<R>>>(
         map: &'m Self::Map<R, V>,
-        keys: impl Iterator<Item = Option<R>>,
-        f: impl FnMut(Option<&'m V>),
-    ) {
-        map.get_each(keys, f)
+        keys: I,
+    ) -> impl Iterator<Item = Option<&'m V>> {
+        map.get_each(keys)
     }
     #[inline]
     fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V> {

@@ -63,7 +63,7 @@
 //! | method                       | what it does                                                  |
 //! |------------------------------|---------------------------------------------------------------|
 //! | `new()`                      | empty tables, single values at `Default`                      |
-//! | `<field>()`, `<field>_mut()` | the field's [`Table`]: `get`, `get_many`, `get_each`, `put`, `delete`, `contains`, `upsert`, `update`, `iter`, `retain`, `len`, `size_bytes`, and on ordered backends `range`, `prefix`, `remove_range` |
+//! | `<field>()`, `<field>_mut()` | the field's [`Table`]: `get`, `get_many` and `get_each` (in-memory backends), `put`, `delete`, `contains`, `upsert`, `update`, `iter`, `retain`, `len`, `size_bytes`, and on ordered backends `range`, `prefix`, `remove_range` |
 //! | `snapshot()`                 | every table (with its dictionaries) and single value as one [`StateSnapshot`](crate::state::StateSnapshot) |
 //! | `from_snapshot(&snap)`       | a new state from a snapshot, validating every byte            |
 //! | `restore(&mut self, &snap)`  | replaces the state; unchanged by a bad snapshot (persistent `Mmap` state: an I/O error part way may leave some tables replaced in RAM, the files keep the last flush) |

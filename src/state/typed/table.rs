@@ -153,8 +153,11 @@ impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
     /// With the [`AHash`](super::AHash) marker every key is encoded and its
     /// slot requested from memory before the first slot is read, so the `N`
     /// cache misses overlap instead of each waiting for the CPU to reach it:
-    /// worth it when an operator has several keys in hand (a batch of events,
-    /// both sides of a join). Other markers look the keys up one by one.
+    /// worth it when an operator has a few keys in hand (both sides of a
+    /// join, the keys of one event); beyond 16 to 32 keys the first lines
+    /// may leave the cache before they are read, so for a batch of events
+    /// use [`get_each`](Self::get_each). `BTree` looks the keys up one by
+    /// one; `Mmap` tables have no `get_many`.
     ///
     /// ```
     /// use laminar_core::state::key::Dict;
@@ -173,17 +176,19 @@ impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
         B::get_many(&self.map, &reprs)
     }
 
-    /// Calls `f` with the value of each key of `keys`, in order: the same as
-    /// `for k in keys { f(table.get(k)) }`, and faster where lookups miss
-    /// the cache.
+    /// The value of each key of `keys`, in order: the same as
+    /// `keys.into_iter().map(|k| table.get(k))`, and faster where lookups
+    /// miss the cache.
     ///
     /// With the [`AHash`](super::AHash) marker this is a pipeline: each key
-    /// is encoded and its slot requested from memory 16 keys before it is
-    /// read, so that 16 cache misses are always in flight instead of the
-    /// few the CPU overlaps on its own. Use it for a batch of events: the
-    /// lookups of a whole batch then cost about what a bare hash map's would
-    /// (BENCHMARKS.md, `typed_get_1M/typed_AHash_get_each`). Other markers
-    /// look the keys up one by one.
+    /// is encoded and its slot requested from memory when the iterator takes
+    /// it, 16 keys before its value is handed out, so that 16 cache misses
+    /// are always in flight instead of the few the CPU overlaps on its own.
+    /// The iterator therefore runs up to 16 keys ahead of the values it
+    /// returns. Use it for a batch of events: the lookups of a whole batch
+    /// then cost about what a bare hash map's would (BENCHMARKS.md,
+    /// `typed_get_1M/typed_AHash_get_each`). `BTree` looks the keys up one
+    /// by one; `Mmap` tables have no `get_each`.
     ///
     /// ```
     /// use laminar_core::state::key::Dict;
@@ -193,19 +198,20 @@ impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
     /// t.put(("eu", 1), 10)?;
     /// t.put(("us", 2), 20)?;
     /// let events = [("eu", 1), ("ap", 3), ("us", 2)];
-    /// let mut total = 0;
-    /// t.get_each(events, |v| total += v.copied().unwrap_or(0));
-    /// assert_eq!(total, 30);
+    /// let found: Vec<Option<&u64>> = t.get_each(events).collect();
+    /// assert_eq!(found, [Some(&10), None, Some(&20)]);
     /// # Ok::<(), laminar_core::state::StateError>(())
     /// ```
     #[inline]
-    pub fn get_each<'k>(
-        &self,
-        keys: impl IntoIterator<Item = K::Ref<'k>>,
-        f: impl FnMut(Option<&V>),
-    ) {
+    pub fn get_each<'t, 'k, I>(
+        &'t self,
+        keys: I,
+    ) -> impl Iterator<Item = Option<&'t V>> + use<'t, 'k, K, V, B, I>
+    where
+        I: IntoIterator<Item = K::Ref<'k>>,
+    {
         let dicts = &self.dicts;
-        B::get_each(&self.map, keys.into_iter().map(|k| K::find(k, dicts)), f)
+        B::get_each(&self.map, keys.into_iter().map(move |k| K::find(k, dicts)))
     }
 
     /// The value of an encoded key from [`encode_key`](Self::encode_key) (of this table).
