@@ -282,11 +282,12 @@ fn rewritten_table_of_an_uncommitted_flush_is_discarded() {
     assert!(!path.join("sums.table.next").exists());
 }
 
-#[test]
-fn rewritten_table_of_a_committed_flush_is_moved_into_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state");
-    let saved = dir.path().join("sums-after-flush-1");
+/// Leaves in `dir/state` what a crash after the commit point of flush 2 but
+/// before its step 3 leaves: flush 2 rewrote the table (after `clear`), the
+/// table file still holds flush 1, and `.next` holds flush 2, its only copy.
+fn crash_before_next_is_moved(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("state");
+    let saved = dir.join("sums-after-flush-1");
     {
         let mut s = MappedState::open(&path).unwrap();
         s.sums_mut().put(("eu", 1), 1).unwrap();
@@ -296,10 +297,15 @@ fn rewritten_table_of_a_committed_flush_is_moved_into_place() {
         s.sums_mut().put(("eu", 2), 2).unwrap();
         s.flush().unwrap();
     }
-    // A crash after the commit point of flush 2 but before its step 3: the
-    // table file still holds flush 1, `.next` holds flush 2.
     std::fs::copy(path.join("sums.table"), path.join("sums.table.next")).unwrap();
     std::fs::copy(&saved, path.join("sums.table")).unwrap();
+    path
+}
+
+#[test]
+fn rewritten_table_of_a_committed_flush_is_moved_into_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = crash_before_next_is_moved(dir.path());
     let s = MappedState::open(&path).unwrap();
     assert_eq!(sums_of(&s), vec![2]);
     assert!(!path.join("sums.table.next").exists());
@@ -310,20 +316,7 @@ fn rewritten_table_of_a_committed_flush_is_moved_into_place() {
 #[test]
 fn committed_rewritten_table_survives_a_failed_open() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state");
-    let saved = dir.path().join("sums-after-flush-1");
-    {
-        let mut s = MappedState::open(&path).unwrap();
-        s.sums_mut().put(("eu", 1), 1).unwrap();
-        s.flush().unwrap();
-        std::fs::copy(path.join("sums.table"), &saved).unwrap();
-        s.sums_mut().clear();
-        s.sums_mut().put(("eu", 2), 2).unwrap();
-        s.flush().unwrap();
-    }
-    // As in the test above, `.next` holds flush 2, the only copy of it.
-    std::fs::copy(path.join("sums.table"), path.join("sums.table.next")).unwrap();
-    std::fs::copy(&saved, path.join("sums.table")).unwrap();
+    let path = crash_before_next_is_moved(dir.path());
     // An open that cannot read `.next` for a reason unrelated to its
     // content (here: another handle holds its lock) must fail without
     // deleting it.
