@@ -84,15 +84,20 @@ impl MmapMap {
 
     /// Writes a reserved key, keeping the counts of reserved keys right.
     fn put_reserved(&mut self, key: &[u8], value: Vec<u8>) -> Result<()> {
-        match self.store.get_ref(key) {
-            Some(old) => self.reserved_bytes = self.reserved_bytes.saturating_sub(old.len()),
+        // Counted once the put has succeeded: a failed put (the mapping
+        // could not grow) leaves the store, and so the counts, unchanged.
+        let old_len = self.store.get_ref(key).map(|old| old.len());
+        let new_len = value.len();
+        self.store.put(key, Bytes::from(value))?;
+        match old_len {
+            Some(old) => self.reserved_bytes = self.reserved_bytes.saturating_sub(old),
             None => {
                 self.reserved += 1;
                 self.reserved_bytes += key.len();
             }
         }
-        self.reserved_bytes += value.len();
-        self.store.put(key, Bytes::from(value))
+        self.reserved_bytes += new_len;
+        Ok(())
     }
 }
 
