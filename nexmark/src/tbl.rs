@@ -92,6 +92,8 @@ pub trait Tbl<K, V> {
     /// stores the result.
     fn upsert_with<R>(&mut self, k: K, make: impl FnOnce() -> V, f: impl FnOnce(&mut V) -> R)
         -> Result<R>;
+    /// Applies `f` to the value of `k` if there is one (and stores the result).
+    fn modify<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>>;
     /// Removes every entry with `lo <= key < hi` and appends them to `out`
     /// (ordered tables: a range scan; hash tables: a full pass).
     fn take_range(&mut self, lo: K, hi: K, out: &mut Vec<(K, V)>) -> Result<()>;
@@ -133,6 +135,9 @@ macro_rules! native_common {
             f: impl FnOnce(&mut V) -> R,
         ) -> Result<R> {
             Table::<K, V, $b>::upsert(self, k, make).map(f)
+        }
+        fn modify<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>> {
+            Ok(Table::<K, V, $b>::get_mut(self, k).map(f))
         }
         fn take_if(
             &mut self,
@@ -212,6 +217,14 @@ where
         let r = f(&mut v);
         Table::<K, V, Mmap>::put(self, k, v)?;
         Ok(r)
+    }
+    fn modify<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>> {
+        let Some(mut v) = Table::<K, V, Mmap>::get(self, k)? else {
+            return Ok(None);
+        };
+        let r = f(&mut v);
+        Table::<K, V, Mmap>::put(self, k, v)?;
+        Ok(Some(r))
     }
     fn take_range(&mut self, lo: K, hi: K, out: &mut Vec<(K, V)>) -> Result<()> {
         self.range_for_each(lo, hi, |k, v| out.push((k, v)))?;
@@ -354,6 +367,15 @@ where
         self.store.put_typed(&key, &v)?;
         Ok(r)
     }
+    fn modify<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>> {
+        let key = k.to_bytes();
+        let Some(mut v) = self.store.get_typed::<V>(&key)? else {
+            return Ok(None);
+        };
+        let r = f(&mut v);
+        self.store.put_typed(&key, &v)?;
+        Ok(Some(r))
+    }
     fn take_range(&mut self, lo: K, hi: K, out: &mut Vec<(K, V)>) -> Result<()> {
         let (lo, hi) = (lo.to_bytes(), hi.to_bytes());
         let doomed = self.decode_all(self.store.range_scan(&lo[..]..&hi[..]), |_, _| true, out)?;
@@ -403,6 +425,9 @@ impl<K: QKey, V: Clone + Default> Tbl<K, V> for HashPeer<K, V> {
     ) -> Result<R> {
         Ok(f(self.entry(k).or_insert_with(make)))
     }
+    fn modify<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>> {
+        Ok(self.get_mut(&k).map(f))
+    }
     fn take_range(&mut self, lo: K, hi: K, out: &mut Vec<(K, V)>) -> Result<()> {
         out.extend(self.extract_if(|k, _| lo <= *k && *k < hi));
         Ok(())
@@ -441,6 +466,9 @@ impl<K: QKey, V: Clone + Default> Tbl<K, V> for BTreeMap<K, V> {
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<R> {
         Ok(f(self.entry(k).or_insert_with(make)))
+    }
+    fn modify<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>> {
+        Ok(self.get_mut(&k).map(f))
     }
     fn take_range(&mut self, lo: K, hi: K, out: &mut Vec<(K, V)>) -> Result<()> {
         if lo >= hi {

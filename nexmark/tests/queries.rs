@@ -49,3 +49,18 @@ fn check(query: Query, n: usize) {
 fn q7() {
     check(Query::Q7, 60_000);
 }
+
+#[test]
+fn q3() {
+    check(Query::Q3, 60_000);
+}
+
+#[test]
+fn q4() {
+    check(Query::Q4, 60_000);
+}
+
+#[test]
+fn q9() {
+    check(Query::Q9, 60_000);
+}

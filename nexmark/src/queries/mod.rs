@@ -12,50 +12,68 @@ use crate::events::Ev;
 use crate::op::{Operator, Row};
 use crate::Backend;
 
+#[macro_use]
+pub mod join;
+pub mod q3;
+pub mod q4;
 pub mod q7;
+pub mod q9;
 
-/// A Nexmark query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Query {
-    /// Q7: highest bid per tumbling window.
-    Q7,
+macro_rules! queries {
+    ($( $q:ident $m:ident $about:literal ),* $(,)?) => {
+        /// A Nexmark query.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Query {
+            $( #[doc = $about] $q, )*
+        }
+
+        impl Query {
+            /// Every query implemented, in order.
+            pub const ALL: &'static [Query] = &[$(Query::$q),*];
+
+            /// `"q7"`, ...
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Query::$q => stringify!($m), )*
+                }
+            }
+
+            /// One line on what the query computes.
+            pub fn about(self) -> &'static str {
+                match self {
+                    $( Query::$q => $about, )*
+                }
+            }
+
+            /// The query's operator on `backend` (`base`: where the persistent
+            /// backend makes its temporary directory).
+            pub fn operator(self, backend: Backend, base: Option<&Path>) -> Result<Box<dyn Operator>> {
+                match self {
+                    $( Query::$q => $m::operator(backend, base), )*
+                }
+            }
+
+            /// The oracle's output over the whole stream (unsorted).
+            pub fn oracle(self, evs: &[Ev]) -> Vec<Row> {
+                match self {
+                    $( Query::$q => $m::oracle(evs), )*
+                }
+            }
+        }
+    };
+}
+
+queries! {
+    Q3 q3 "Q3: local item suggestion (person ⋈ auction, unbounded)",
+    Q4 q4 "Q4: average closing price per category (auction ⋈ bid until expiry)",
+    Q7 q7 "Q7: highest bid per 10 s tumbling window",
+    Q9 q9 "Q9: winning bid of each auction",
 }
 
 impl Query {
-    /// Every query implemented.
-    pub const ALL: [Query; 1] = [Query::Q7];
-
-    /// `"q7"`, ...
-    pub fn name(self) -> &'static str {
-        match self {
-            Query::Q7 => "q7",
-        }
-    }
-
-    /// One line on what the query computes.
-    pub fn about(self) -> &'static str {
-        match self {
-            Query::Q7 => "highest bid per 10 s tumbling window",
-        }
-    }
-
     /// The query called `name` (`q7` or `7`).
     pub fn parse(name: &str) -> Option<Query> {
         let n = name.trim_start_matches(['q', 'Q']);
-        Query::ALL.into_iter().find(|q| &q.name()[1..] == n)
-    }
-
-    /// The query's operator on `backend`.
-    pub fn operator(self, backend: Backend, base: Option<&Path>) -> Result<Box<dyn Operator>> {
-        match self {
-            Query::Q7 => q7::operator(backend, base),
-        }
-    }
-
-    /// The oracle's output over the whole stream.
-    pub fn oracle(self, evs: &[Ev]) -> Vec<Row> {
-        match self {
-            Query::Q7 => q7::oracle(evs),
-        }
+        Query::ALL.iter().copied().find(|q| q.name().get(1..) == Some(n))
     }
 }
