@@ -89,6 +89,9 @@ pub fn config() -> NexmarkConfig {
     }
 }
 
+/// Events per second of event time in [`config`].
+pub const DEFAULT_RATE: usize = 10_000;
+
 fn convert(e: Event) -> Ev {
     match e {
         Event::Person(p) => Ev::Person(Person {
@@ -114,11 +117,18 @@ fn convert(e: Event) -> Ev {
     }
 }
 
-/// The first `n` events of the stream, calling `progress` with the number
-/// generated so far every 65,536 events.
-pub fn generate_with(n: usize, mut progress: impl FnMut(usize)) -> Vec<Ev> {
+/// The first `n` events of the stream at `rate` events per second of event
+/// time, calling `progress` with the number generated so far every 65,536
+/// events. (A lower rate spreads the same events over more windows: the
+/// tests use it to cross many window boundaries with few events.)
+pub fn generate_with(n: usize, rate: usize, mut progress: impl FnMut(usize)) -> Vec<Ev> {
     let mut out = Vec::with_capacity(n);
-    for (i, e) in EventGenerator::new(config()).take(n).enumerate() {
+    let cfg = NexmarkConfig {
+        first_rate: rate.max(1),
+        next_rate: rate.max(1),
+        ..config()
+    };
+    for (i, e) in EventGenerator::new(cfg).take(n).enumerate() {
         out.push(convert(e));
         if i % 65_536 == 65_535 {
             progress(i + 1);
@@ -129,7 +139,7 @@ pub fn generate_with(n: usize, mut progress: impl FnMut(usize)) -> Vec<Ev> {
 
 /// The first `n` events of the stream.
 pub fn generate(n: usize) -> Vec<Ev> {
-    generate_with(n, |_| {})
+    generate_with(n, DEFAULT_RATE, |_| {})
 }
 
 /// A stable 64-bit hash (FNV-1a) of a string, used to put strings into

@@ -14,9 +14,14 @@ use crate::Backend;
 
 #[macro_use]
 pub mod join;
+pub mod q11;
+pub mod q18;
+pub mod q19;
 pub mod q3;
 pub mod q4;
+pub mod q5;
 pub mod q7;
+pub mod q8;
 pub mod q9;
 
 macro_rules! queries {
@@ -66,8 +71,13 @@ macro_rules! queries {
 queries! {
     Q3 q3 "Q3: local item suggestion (person ⋈ auction, unbounded)",
     Q4 q4 "Q4: average closing price per category (auction ⋈ bid until expiry)",
+    Q5 q5 "Q5: hot items (most bids per 10 s window sliding by 2 s)",
     Q7 q7 "Q7: highest bid per 10 s tumbling window",
+    Q8 q8 "Q8: new users (person ⋈ auction in the same 10 s window)",
     Q9 q9 "Q9: winning bid of each auction",
+    Q11 q11 "Q11: bids per bidder session (10 s gap)",
+    Q18 q18 "Q18: last bid per (bidder, auction), as a changelog",
+    Q19 q19 "Q19: top 10 bids per auction, as a changelog",
 }
 
 impl Query {
