@@ -25,6 +25,8 @@ usage: laminar-nexmark [options]
                         into a fresh state (default events/10; 0: none)
   --rate N              events per second of event time (default 10000)
   --seed N              seed of the checkpoint points (default 7)
+  --rounds N            run each (query, backend) N times, rounds interleaved across
+                        backends, and report the median events/s (default 1)
   --dir PATH            where mmap-file makes its temporary directories
   --no-progress         no progress bar (also off when stderr is not a terminal or CI is set)
 ";
@@ -38,6 +40,7 @@ struct Args {
     seed: u64,
     dir: Option<std::path::PathBuf>,
     progress: bool,
+    rounds: usize,
 }
 
 fn count(s: &str) -> Option<usize> {
@@ -60,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         seed: 7,
         dir: None,
         progress: true,
+        rounds: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -97,11 +101,19 @@ fn parse_args() -> Result<Args, String> {
             }
             "--rate" => {
                 let v = value()?;
-                a.rate = count(&v).filter(|r| *r > 0).ok_or_else(|| format!("bad rate {v:?}"))?;
+                a.rate = count(&v)
+                    .filter(|r| *r > 0)
+                    .ok_or_else(|| format!("bad rate {v:?}"))?;
             }
             "--seed" => {
                 let v = value()?;
                 a.seed = v.parse().map_err(|_| format!("bad seed {v:?}"))?;
+            }
+            "--rounds" => {
+                let v = value()?;
+                a.rounds = count(&v)
+                    .filter(|r| *r > 0)
+                    .ok_or_else(|| format!("bad rounds {v:?}"))?;
             }
             "--dir" => a.dir = Some(value()?.into()),
             "--no-progress" => a.progress = false,
@@ -195,7 +207,11 @@ fn print_query(q: Query, runs: &[(Backend, Result<Report, String>, Option<bool>)
                     human(r.end_bytes as f64),
                     ms(quantile(&r.checkpoint_pauses, 0.5)),
                     ms(quantile(&r.checkpoint_pauses, 0.99)),
-                    if ck { human(r.checkpoint_bytes as f64) } else { "-".into() },
+                    if ck {
+                        human(r.checkpoint_bytes as f64)
+                    } else {
+                        "-".into()
+                    },
                     ms(quantile(&r.restores, 0.5)),
                     match ok {
                         Some(true) => "yes",
@@ -248,28 +264,60 @@ fn main() -> ExitCode {
         dir: args.dir.clone(),
         ..RunConfig::default()
     };
+    if args.rounds > 1 {
+        println!(
+            "{} rounds per (query, backend), interleaved: events/s is the median round",
+            args.rounds
+        );
+    }
     let mut failed = false;
     for &q in &args.queries {
         let t = Instant::now();
         let want = oracle(q, &evs);
         let oracle_time = t.elapsed();
-        let mut runs = Vec::new();
-        for &b in &args.backends {
-            let pb = bar(n as u64, args.progress, &format!("{} {}", q.name(), b.name()));
-            let r = run(q, b, &evs, &cfg, |i| pb.set_position(i as u64));
-            pb.finish_and_clear();
-            let (r, ok) = match r {
-                Ok(r) => {
-                    let ok = r.output == want;
-                    failed |= !ok;
-                    (Ok(r), Some(ok))
+        let mut runs: Vec<(Backend, Result<Report, String>, Option<bool>)> = Vec::new();
+        let mut times: Vec<Vec<Duration>> = vec![Vec::new(); args.backends.len()];
+        for round in 0..args.rounds {
+            for (i, &b) in args.backends.iter().enumerate() {
+                let label = format!("{} {} {}/{}", q.name(), b.name(), round + 1, args.rounds);
+                let pb = bar(n as u64, args.progress, &label);
+                let r = run(q, b, &evs, &cfg, |i| pb.set_position(i as u64));
+                pb.finish_and_clear();
+                let (r, ok) = match r {
+                    Ok(r) => {
+                        let ok = r.output == want;
+                        failed |= !ok;
+                        if let Some(t) = times.get_mut(i) {
+                            t.push(r.processing);
+                        }
+                        (
+                            Ok(Report {
+                                output: Vec::new(),
+                                ..r
+                            }),
+                            Some(ok),
+                        )
+                    }
+                    Err(e) => {
+                        failed = true;
+                        (Err(e.to_string()), None)
+                    }
+                };
+                match runs.get_mut(i) {
+                    // Keep the first failure, or the first report.
+                    Some(slot) => {
+                        if slot.2 == Some(true) && ok != Some(true) {
+                            *slot = (b, r, ok);
+                        }
+                    }
+                    None => runs.push((b, r, ok)),
                 }
-                Err(e) => {
-                    failed = true;
-                    (Err(e.to_string()), None)
-                }
-            };
-            runs.push((b, r, ok));
+            }
+        }
+        for ((_, r, _), t) in runs.iter_mut().zip(&times) {
+            if let (Ok(r), Some(m)) = (r, quantile(t, 0.5)) {
+                r.processing = m;
+            }
         }
         print_query(q, &runs);
         println!(

@@ -248,7 +248,8 @@ pub struct Frames(pub CkBytes);
 impl Frames {
     /// Appends one frame.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.0
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         self.0.extend_from_slice(bytes);
     }
 }
@@ -426,6 +427,8 @@ macro_rules! query {
     ) => {
         #[doc = $doc]
         pub mod $m {
+            // `#[state_store]` generates `new()`; a `Default` is not needed here.
+            #![allow(clippy::new_without_default)]
             #[allow(unused_imports)]
             use super::*;
             #[allow(unused_imports)]

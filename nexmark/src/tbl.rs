@@ -58,12 +58,7 @@ impl QKey for (u64, u64) {
 /// A value the queries store: a plain Rust value that rkyv can archive,
 /// validate and read back.
 pub trait QVal:
-    Clone
-    + Default
-    + rkyv::Archive
-    + laminar_core::state::SerializeValue
-    + Send
-    + 'static
+    Clone + Default + rkyv::Archive + laminar_core::state::SerializeValue + Send + 'static
 where
     Self::Archived: laminar_core::state::CheckArchived
         + rkyv::Deserialize<Self, Strategy<Pool, rkyv::rancor::Error>>,
@@ -90,8 +85,12 @@ pub trait Tbl<K, V> {
     fn unset(&mut self, k: K) -> Result<()>;
     /// Applies `f` to the value of `k`, created by `make` if absent, and
     /// stores the result.
-    fn upsert_with<R>(&mut self, k: K, make: impl FnOnce() -> V, f: impl FnOnce(&mut V) -> R)
-        -> Result<R>;
+    fn upsert_with<R>(
+        &mut self,
+        k: K,
+        make: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Result<R>;
     /// Applies `f` to the value of `k` if there is one (and stores the result).
     fn modify<R>(&mut self, k: K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>>;
     /// Removes every entry with `lo <= key < hi` and appends them to `out`
@@ -230,14 +229,23 @@ where
         self.range_for_each(lo, hi, |k, v| out.push((k, v)))?;
         self.remove_range(lo, hi).map(drop)
     }
-    fn take_if(&mut self, mut pred: impl FnMut(K, &V) -> bool, out: &mut Vec<(K, V)>) -> Result<()> {
+    fn take_if(
+        &mut self,
+        mut pred: impl FnMut(K, &V) -> bool,
+        out: &mut Vec<(K, V)>,
+    ) -> Result<()> {
         let start = out.len();
         self.for_each(|k, v| {
             if pred(k, &v) {
                 out.push((k, v));
             }
         })?;
-        let doomed: Vec<K> = out.get(start..).unwrap_or_default().iter().map(|(k, _)| *k).collect();
+        let doomed: Vec<K> = out
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
         for k in doomed {
             Table::<K, V, Mmap>::delete(self, k)?;
         }
@@ -432,7 +440,11 @@ impl<K: QKey, V: Clone + Default> Tbl<K, V> for HashPeer<K, V> {
         out.extend(self.extract_if(|k, _| lo <= *k && *k < hi));
         Ok(())
     }
-    fn take_if(&mut self, mut pred: impl FnMut(K, &V) -> bool, out: &mut Vec<(K, V)>) -> Result<()> {
+    fn take_if(
+        &mut self,
+        mut pred: impl FnMut(K, &V) -> bool,
+        out: &mut Vec<(K, V)>,
+    ) -> Result<()> {
         out.extend(self.extract_if(|k, v| pred(*k, v)));
         Ok(())
     }
@@ -480,8 +492,16 @@ impl<K: QKey, V: Clone + Default> Tbl<K, V> for BTreeMap<K, V> {
         out.extend(mid);
         Ok(())
     }
-    fn take_if(&mut self, mut pred: impl FnMut(K, &V) -> bool, out: &mut Vec<(K, V)>) -> Result<()> {
-        let doomed: Vec<K> = self.iter().filter(|(k, v)| pred(**k, v)).map(|(k, _)| *k).collect();
+    fn take_if(
+        &mut self,
+        mut pred: impl FnMut(K, &V) -> bool,
+        out: &mut Vec<(K, V)>,
+    ) -> Result<()> {
+        let doomed: Vec<K> = self
+            .iter()
+            .filter(|(k, v)| pred(**k, v))
+            .map(|(k, _)| *k)
+            .collect();
         for k in doomed {
             if let Some(v) = self.remove(&k) {
                 out.push((k, v));

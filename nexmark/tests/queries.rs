@@ -23,9 +23,7 @@ fn small() -> &'static [Ev] {
 
 fn large() -> Option<&'static [Ev]> {
     static EVS: OnceLock<Vec<Ev>> = OnceLock::new();
-    if std::env::var_os("LAMINAR_LARGE_TESTS").is_none() {
-        return None;
-    }
+    std::env::var_os("LAMINAR_LARGE_TESTS")?;
     Some(EVS.get_or_init(|| generate_with(200_000, DEFAULT_RATE, |_| {})))
 }
 
@@ -60,7 +58,11 @@ fn check_on(query: Query, evs: &[Ev]) {
             ..RunConfig::default()
         };
         let ck = run(query, backend, evs, &cfg, |_| {}).unwrap_or_else(|e| {
-            panic!("{} on {} with checkpoints: {e}", query.name(), backend.name())
+            panic!(
+                "{} on {} with checkpoints: {e}",
+                query.name(),
+                backend.name()
+            )
         });
         assert!(
             ck.restores.len() >= 3,

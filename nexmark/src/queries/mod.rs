@@ -84,6 +84,9 @@ impl Query {
     /// The query called `name` (`q7` or `7`).
     pub fn parse(name: &str) -> Option<Query> {
         let n = name.trim_start_matches(['q', 'Q']);
-        Query::ALL.iter().copied().find(|q| q.name().get(1..) == Some(n))
+        Query::ALL
+            .iter()
+            .copied()
+            .find(|q| q.name().get(1..) == Some(n))
     }
 }

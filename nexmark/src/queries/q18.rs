@@ -70,7 +70,10 @@ pub fn oracle(evs: &[Ev]) -> Vec<Row> {
     let mut groups: HashMap<(u64, u64), Vec<(u64, u64)>> = HashMap::new();
     for e in evs {
         if let Ev::Bid(b) = e {
-            groups.entry((b.bidder, b.auction)).or_default().push((b.price, b.ts));
+            groups
+                .entry((b.bidder, b.auction))
+                .or_default()
+                .push((b.price, b.ts));
         }
     }
     let mut out = Vec::new();

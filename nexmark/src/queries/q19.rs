@@ -84,7 +84,9 @@ pub fn oracle(evs: &[Ev]) -> Vec<Row> {
     let mut bids: HashMap<u64, Vec<(u64, u64, u64)>> = HashMap::new();
     for e in evs {
         if let Ev::Bid(b) = e {
-            bids.entry(b.auction).or_default().push((b.price, b.bidder, b.ts));
+            bids.entry(b.auction)
+                .or_default()
+                .push((b.price, b.bidder, b.ts));
         }
     }
     let mut out = Vec::new();
@@ -106,7 +108,10 @@ pub fn oracle(evs: &[Ev]) -> Vec<Row> {
             *seen.entry(*p).or_insert(0) += 1;
         }
         for (i, (price, bidder, ts)) in bids.iter().enumerate() {
-            let (e, l) = (earlier.get(i).copied().unwrap_or(0), later.get(i).copied().unwrap_or(0));
+            let (e, l) = (
+                earlier.get(i).copied().unwrap_or(0),
+                later.get(i).copied().unwrap_or(0),
+            );
             if e < N {
                 out.push([0, auction, *bidder, *price, *ts, 0]);
                 if e + l >= N {
