@@ -253,7 +253,7 @@ fn main() -> ExitCode {
     );
     let every = args.checkpoint_every.unwrap_or((n / 10).max(1));
     println!(
-        "events/s counts processing time only; every ~{every} events (random points) a checkpoint is taken, \
+        "events/s counts processing time only (this thread's CPU time, so waiting for a core on a busy machine is not counted); every ~{every} events (random points) a checkpoint is taken, \
          its pause timed, and restored at once into a fresh state that carries on (restore timed); \
          t/hbrown, t/btmap = our time / the hand-written peer's (below 1.00x: faster than the peer)"
     );

@@ -304,11 +304,24 @@ pub fn value_bytes<T: laminar_core::state::SerializeValue>(v: &T) -> Result<Vec<
     Ok(laminar_core::state::encode_value(v)?.to_vec())
 }
 
-/// Times `f`.
+/// Times `f` (wall clock).
 pub fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
     let t = Instant::now();
     let r = f();
     (r, t.elapsed())
+}
+
+/// CPU time this thread has run so far, from `/proc/thread-self/schedstat`
+/// (Linux), or `None` where that is not available.
+///
+/// On a machine shared with other work, wall-clock time includes the time
+/// the thread waited for a core; its CPU time does not, so throughput
+/// figures use it when they can.
+pub fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    // The kernel reports 0 until the thread's first accounting tick.
+    (ns > 0).then(|| Duration::from_nanos(ns))
 }
 
 /// Expands a query's state layout and logic into one module per backend

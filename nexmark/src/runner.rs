@@ -9,7 +9,7 @@ use std::time::Duration;
 use laminar_core::state::Result;
 
 use crate::events::Ev;
-use crate::op::{timed, Row};
+use crate::op::{thread_cpu, timed, Row};
 use crate::queries::Query;
 use crate::Backend;
 
@@ -47,8 +47,13 @@ pub struct Report {
     pub backend: Backend,
     /// Events handled.
     pub events: usize,
-    /// Time spent handling events (checkpoints and restores excluded).
+    /// Time spent handling events (checkpoints and restores excluded): the
+    /// thread's CPU time where it can be read (Linux), else wall-clock time.
     pub processing: Duration,
+    /// `true` if `processing` is CPU time.
+    pub cpu_time: bool,
+    /// Wall-clock time spent handling events (checkpoints and restores excluded).
+    pub wall: Duration,
     /// Largest number of live entries seen (sampled after every batch).
     pub peak_entries: usize,
     /// Live entries at the end of the stream, before `finish`.
@@ -122,6 +127,8 @@ pub fn run(
         backend,
         events: evs.len(),
         processing: Duration::ZERO,
+        cpu_time: false,
+        wall: Duration::ZERO,
         peak_entries: 0,
         end_entries: 0,
         end_bytes: 0,
@@ -132,21 +139,28 @@ pub fn run(
     };
     let batch = cfg.batch.max(1);
     let mut pos = 0;
+    // CPU time of this thread outside checkpoints and restores.
+    let cpu_start = thread_cpu();
+    let mut cpu_excluded = Duration::ZERO;
     while pos < evs.len() {
         let end = (pos + batch).min(evs.len()).min(ck_at.max(pos + 1));
         let chunk = evs.get(pos..end).unwrap_or_default();
         let (r, t) = timed(|| op.process(chunk, &mut out));
         r?;
-        report.processing += t;
+        report.wall += t;
         pos = end;
         report.peak_entries = report.peak_entries.max(op.live_entries());
         if pos == ck_at && pos < evs.len() {
+            let cpu_before = thread_cpu();
             let (bytes, t) = timed(|| op.checkpoint());
             report.checkpoint_bytes = report.checkpoint_bytes.max(bytes?);
             report.checkpoint_pauses.push(t);
             let (r, t) = timed(|| op.restore());
             r?;
             report.restores.push(t);
+            if let (Some(a), Some(b)) = (cpu_before, thread_cpu()) {
+                cpu_excluded += b.saturating_sub(a);
+            }
             ck_at = next_ck(pos, &mut rng);
         }
         progress(pos);
@@ -155,7 +169,14 @@ pub fn run(
     report.end_bytes = op.live_bytes();
     let (r, t) = timed(|| op.finish(&mut out));
     r?;
-    report.processing += t;
+    report.wall += t;
+    match (cpu_start, thread_cpu()) {
+        (Some(a), Some(b)) => {
+            report.processing = b.saturating_sub(a).saturating_sub(cpu_excluded);
+            report.cpu_time = true;
+        }
+        _ => report.processing = report.wall,
+    }
     out.sort_unstable();
     report.output = out;
     Ok(report)
