@@ -311,17 +311,16 @@ pub fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
     (r, t.elapsed())
 }
 
-/// CPU time this thread has run so far, from `/proc/thread-self/schedstat`
-/// (Linux), or `None` where that is not available.
+/// CPU time this thread has run so far (`CLOCK_THREAD_CPUTIME_ID` through
+/// the `cpu-time` crate), or `None` where that clock is not available.
 ///
 /// On a machine shared with other work, wall-clock time includes the time
 /// the thread waited for a core; its CPU time does not, so throughput
 /// figures use it when they can.
 pub fn thread_cpu() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    // The kernel reports 0 until the thread's first accounting tick.
-    (ns > 0).then(|| Duration::from_nanos(ns))
+    cpu_time::ThreadTime::try_now()
+        .ok()
+        .map(|t| t.as_duration())
 }
 
 /// Expands a query's state layout and logic into one module per backend
