@@ -38,7 +38,7 @@ impl MmapStateStore {
 
     /// Commits by appending only: syncs the log written since the last
     /// commit, then publishes it in the other header slot. Unlike
-    /// [`flush`](StateStore::flush) it never compacts, so the previous
+    /// [`flush`](crate::state::StateStore::flush) it never compacts, so the previous
     /// commit stays in the file (for
     /// [`persistent_rolled_back`](Self::persistent_rolled_back)). Fails if a
     /// rewrite is pending ([`rewrite_pending`](Self::rewrite_pending)).

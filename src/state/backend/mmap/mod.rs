@@ -193,12 +193,11 @@ struct Persist {
 /// at most that much.
 ///
 /// The cost is dominated by the hash-table inserts (one cache miss per key),
-/// so it is of the same order as the inserts that wrote the keys: 308 ms
-/// against 701 ms for the load and flush of 1M keys on the 2-core benchmark
-/// VM on 24 November 2026 (`cargo bench --bench mmap -- mmap_reopen`, which
-/// prints both). Reopening in a small
-/// fraction of the write time would need the index itself persisted in a
-/// mappable form; this version does not do that.
+/// so it is of the same order as the inserts that wrote the keys
+/// (`cargo bench --bench mmap -- mmap_reopen` prints both; figures in
+/// `BENCHMARKS.md`). Reopening in a small fraction of the write time would
+/// need the index itself persisted in a mappable form; this version does
+/// not do that.
 ///
 /// # Safety of the mapping
 ///

@@ -57,7 +57,7 @@ impl MmapStateStore {
     /// `initial_capacity` is the initial size of the log region of a new file
     /// in bytes (a sparse file: no block is written up front); an existing
     /// file keeps its size. Reopening restores the state of the last
-    /// completed [`flush`](StateStore::flush).
+    /// completed [`flush`](crate::state::StateStore::flush).
     ///
     /// # Errors
     ///
