@@ -280,6 +280,7 @@ fn compact_reclaims_garbage_and_keeps_content() {
 }
 
 /// Offsets past 4 GiB: a sparse gap moves the log end past 2^32 cheaply.
+#[cfg(feature = "__test-hooks")] // `append_gap_for_tests`
 #[test]
 fn offsets_beyond_4_gib_work_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
