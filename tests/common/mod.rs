@@ -1,1 +1,5 @@
+#![allow(dead_code)]
+
+pub mod crash;
 pub mod model;
+pub mod rng;
