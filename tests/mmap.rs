@@ -194,14 +194,13 @@ fn foreign_truncated_and_future_files_are_clear_errors() {
     future[48..52].copy_from_slice(&crc.to_le_bytes());
     future[4096..4096 + 52].fill(0);
     std::fs::write(&path, &future).unwrap();
-    match MmapStateStore::persistent(&path, 0) {
+    let version = match MmapStateStore::persistent(&path, 0) {
         Err(StateError::UnsupportedVersion {
-            found: 2,
-            supported: 1,
-            ..
-        }) => {}
+            found, supported, ..
+        }) => (found, supported),
         other => panic!("expected UnsupportedVersion, got {other:?}"),
-    }
+    };
+    assert_eq!(version, (2, 1));
 }
 
 #[test]
