@@ -68,6 +68,7 @@ persistent.flush().unwrap();
 )]
 
 mod backend;
+pub mod checkpoint;
 mod error;
 pub mod key;
 pub mod snapshot;
@@ -77,6 +78,7 @@ pub mod typed;
 #[doc(hidden)]
 pub mod __private;
 
+pub use self::checkpoint::{CheckpointDir, Checkpointed};
 pub use self::error::{Result, StateError};
 pub use self::StateError as Error;
 
