@@ -578,7 +578,9 @@ struct Chain {
 struct Writer {
     dir: PathBuf,
     options: CheckpointOptions,
-    chains: HashMap<String, Chain>,
+    /// Per part, the chains a delta may continue: the one written last, and
+    /// those of stores restored since (each its own lineage).
+    chains: HashMap<String, Vec<Chain>>,
 }
 
 impl Writer {
@@ -592,11 +594,11 @@ impl Writer {
                         parts.iter().for_each(|(_, c)| c.mark_lost());
                     }
                     done.0.finish(result);
-                    drop(parts);
+                    let names: Vec<String> = parts.into_iter().map(|(n, _)| n).collect();
                     if committed {
                         // Failures here cost disk space, never a checkpoint.
                         let _ = self.collect_garbage();
-                        self.materialize(epoch);
+                        self.materialize(epoch, &names);
                     }
                 }
                 Job::Link {
@@ -604,14 +606,13 @@ impl Writer {
                     chain,
                     lineage,
                 } => {
-                    self.chains.insert(
-                        part,
-                        Chain {
-                            lineage,
-                            files: chain,
-                            merge_failed: false,
-                        },
-                    );
+                    let chains = self.chains.entry(part).or_default();
+                    chains.retain(|c| c.lineage.id != lineage.id);
+                    chains.push(Chain {
+                        lineage,
+                        files: chain,
+                        merge_failed: false,
+                    });
                 }
                 Job::Barrier(done) => done.0.finish(Ok(())),
             }
@@ -621,18 +622,17 @@ impl Writer {
     fn write_checkpoint(&mut self, epoch: u64, parts: &[(String, Capture)]) -> Result<()> {
         let mut new_chains = Vec::with_capacity(parts.len());
         for (name, capture) in parts {
-            let previous = self.chains.get(name);
+            let previous = self.chains.get(name).and_then(|chains| {
+                chains.iter().find(|c| {
+                    c.lineage.id == capture.lineage.id && c.lineage.seq + 1 == capture.lineage.seq
+                })
+            });
             let mut files = if capture.is_base() {
                 Vec::new()
             } else {
                 match previous {
-                    Some(chain)
-                        if chain.lineage.id == capture.lineage.id
-                            && chain.lineage.seq + 1 == capture.lineage.seq =>
-                    {
-                        chain.files.clone()
-                    }
-                    _ => {
+                    Some(chain) => chain.files.clone(),
+                    None => {
                         return Err(StateError::InvalidArgument(format!(
                             "part {name:?}: this delta does not follow the last checkpoint written \
                              for the part (an earlier checkpoint failed, or the store was not \
@@ -676,14 +676,20 @@ impl Writer {
                 .map_err(|e| StateError::io("writing a manifest", e))
         })?;
         sync_dir(&self.dir)?;
+        // The store that wrote this checkpoint of a part owns its chain now.
         for (name, lineage, files) in new_chains {
+            let merge_failed = self
+                .chains
+                .get(&name)
+                .and_then(|chains| chains.iter().find(|c| c.lineage.id == lineage.id))
+                .is_some_and(|c| c.merge_failed && c.files.first() == files.first());
             self.chains.insert(
                 name,
-                Chain {
+                vec![Chain {
                     lineage,
                     files,
-                    merge_failed: false,
-                },
+                    merge_failed,
+                }],
             );
         }
         Ok(())
@@ -717,7 +723,7 @@ impl Writer {
                 Err(_) => return Ok(()),
             }
         }
-        for chain in self.chains.values() {
+        for chain in self.chains.values().flatten() {
             referenced.extend(chain.files.iter().map(|f| f.name.clone()));
         }
         for entry in std::fs::read_dir(&self.dir).map_err(io_err("listing", &self.dir))? {
@@ -735,12 +741,11 @@ impl Writer {
         Ok(())
     }
 
-    /// Merges every chain of `epoch` whose deltas passed the thresholds into
-    /// a new base, so the next checkpoint continues from it.
-    fn materialize(&mut self, epoch: u64) {
-        let names: Vec<String> = self.chains.keys().cloned().collect();
-        for name in names {
-            let Some(chain) = self.chains.get(&name) else {
+    /// Merges every chain written at `epoch` whose deltas passed the
+    /// thresholds into a new base, so the next checkpoint continues from it.
+    fn materialize(&mut self, epoch: u64, parts: &[String]) {
+        for name in parts {
+            let Some(chain) = self.chains.get(name).and_then(|c| c.first()) else {
                 continue;
             };
             let deltas = chain.files.len().saturating_sub(1);
@@ -754,9 +759,8 @@ impl Writer {
                 continue;
             }
             let files = chain.files.clone();
-            let merged_name = part_file_name(&name, epoch, FileKind::Merged);
-            let merged = self.merge(&files, &merged_name);
-            let Some(chain) = self.chains.get_mut(&name) else {
+            let merged = self.merge(&files, &part_file_name(name, epoch, FileKind::Merged));
+            let Some(chain) = self.chains.get_mut(name).and_then(|c| c.first_mut()) else {
                 continue;
             };
             match merged {
