@@ -786,7 +786,7 @@ impl Writer {
             )?);
         }
         let stats = write_file_durably(&self.dir, name, |out| {
-            let mut writer = PartWriter::new(out);
+            let mut writer = PartWriter::new(out)?;
             merge_parts(&mut readers, |k, v| writer.put(k, v))?;
             writer.finish().map(|_| ())
         })?;

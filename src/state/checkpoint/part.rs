@@ -8,50 +8,40 @@
 
 use std::io::{Read, Write};
 
-use super::super::error::{Result, StateError};
-use super::super::snapshot::StateSnapshot;
+use super::super::error::Result;
+use super::super::snapshot::{SnapshotReader, SnapshotWriter};
 
 /// One entry of a part: a key and its value, or `None` for a tombstone.
 pub(crate) type PartEntry<'a> = (&'a [u8], Option<&'a [u8]>);
 
 /// Writes one part file: entries in strictly ascending key order.
+///
+/// A part file is a snapshot in the flat format (version 2), tombstones
+/// included: the checkpoint module has no entry format of its own.
 pub(crate) struct PartWriter<W: Write> {
-    out: W,
-    // PLACEHOLDER until the flat v2 snapshot writer lands: a v1 snapshot
-    // whose values carry a one-byte put/tombstone tag, built in memory.
-    data: Vec<(Vec<u8>, Vec<u8>)>,
+    inner: SnapshotWriter<W>,
 }
 
 impl<W: Write> PartWriter<W> {
-    pub(crate) fn new(out: W) -> Self {
-        PartWriter {
-            out,
-            data: Vec::new(),
-        }
+    pub(crate) fn new(out: W) -> Result<Self> {
+        Ok(PartWriter {
+            inner: SnapshotWriter::new(out)?,
+        })
     }
 
     /// Appends a put.
     pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut tagged = Vec::with_capacity(1 + value.len());
-        tagged.push(1);
-        tagged.extend_from_slice(value);
-        self.data.push((key.to_vec(), tagged));
-        Ok(())
+        self.inner.put(key, value)
     }
 
     /// Appends a tombstone.
     pub(crate) fn delete(&mut self, key: &[u8]) -> Result<()> {
-        self.data.push((key.to_vec(), vec![0]));
-        Ok(())
+        self.inner.delete(key)
     }
 
     /// Ends the part and returns the output.
-    pub(crate) fn finish(mut self) -> Result<W> {
-        let bytes = StateSnapshot::from_sorted(std::mem::take(&mut self.data)).to_bytes()?;
-        self.out
-            .write_all(&bytes)
-            .map_err(|e| StateError::io("writing a checkpoint part", e))?;
-        Ok(self.out)
+    pub(crate) fn finish(self) -> Result<W> {
+        self.inner.finish()
     }
 }
 
@@ -60,7 +50,7 @@ pub(crate) fn write_part<'a, W: Write>(
     out: W,
     entries: impl Iterator<Item = PartEntry<'a>>,
 ) -> Result<W> {
-    let mut writer = PartWriter::new(out);
+    let mut writer = PartWriter::new(out)?;
     for (key, value) in entries {
         match value {
             Some(v) => writer.put(key, v)?,
@@ -70,48 +60,24 @@ pub(crate) fn write_part<'a, W: Write>(
     writer.finish()
 }
 
-/// Streams the entries of one part file, in ascending key order.
+/// Streams the entries of one part file, in ascending key order, one
+/// block in memory at a time (every block's CRC checked before its entries
+/// are handed out).
 pub(crate) struct PartReader<R: Read> {
-    // PLACEHOLDER: the whole v1 snapshot in memory.
-    data: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
-    current: Option<(Vec<u8>, Vec<u8>)>,
-    location: String,
-    _input: std::marker::PhantomData<R>,
+    inner: SnapshotReader<R>,
 }
 
 impl<R: Read> PartReader<R> {
     /// Opens a part read from `input`; `location` names the file in errors.
-    pub(crate) fn new(mut input: R, location: String) -> Result<Self> {
-        let mut bytes = Vec::new();
-        input
-            .read_to_end(&mut bytes)
-            .map_err(|e| StateError::io(format!("reading {location}"), e))?;
-        let snapshot = StateSnapshot::from_bytes(&bytes).map_err(|e| {
-            let loc = location.clone();
-            e.within(move || loc)
-        })?;
+    pub(crate) fn new(input: R, location: String) -> Result<Self> {
         Ok(PartReader {
-            data: snapshot.into_data().into_iter(),
-            current: None,
-            location,
-            _input: std::marker::PhantomData,
+            inner: SnapshotReader::new(input, location)?,
         })
     }
 
-    /// The next entry, or `None` at the end of the part.
+    /// The next entry, or `None` at the (checked) end of the part.
     pub(crate) fn next_entry(&mut self) -> Result<Option<PartEntry<'_>>> {
-        self.current = self.data.next();
-        match &self.current {
-            None => Ok(None),
-            Some((k, v)) => match v.split_first() {
-                Some((1, rest)) => Ok(Some((k.as_slice(), Some(rest)))),
-                Some((0, [])) => Ok(Some((k.as_slice(), None))),
-                _ => Err(StateError::corruption(
-                    self.location.clone(),
-                    "entry with an invalid put/tombstone tag",
-                )),
-            },
-        }
+        Ok(self.inner.next_entry()?.map(|e| (e.key, e.value)))
     }
 }
 
