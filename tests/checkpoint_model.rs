@@ -4,7 +4,8 @@
 //! compared with the model's state at that checkpoint's cut (the moment of
 //! its capture), whatever happened to the live store afterwards.
 //!
-//! 48 cases per backend by default; set `PROPTEST_CASES` for more.
+//! 48 cases per backend by default (each case fsyncs a few dozen files);
+//! set `CHECKPOINT_PROPTEST_CASES` for more.
 
 use std::collections::BTreeMap;
 
@@ -53,7 +54,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
+    std::env::var("CHECKPOINT_PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(48)
@@ -222,7 +223,7 @@ proptest! {
             || {
                 n += 1;
                 laminar_core::state::MmapStateStore::persistent(
-                    &files.path().join(format!("store-{n}.db")),
+                    files.path().join(format!("store-{n}.db")),
                     1 << 16,
                 )
                 .unwrap()
