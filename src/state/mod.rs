@@ -69,8 +69,10 @@ persistent.flush().unwrap();
 
 mod backend;
 pub mod checkpoint;
+mod collections;
 mod error;
 pub mod key;
+mod mem;
 pub mod snapshot;
 mod store;
 pub mod typed;
