@@ -57,6 +57,38 @@ fn change<S: StateStore>(store: &mut S, w: &Workload, rng: &mut Rng, share: f64,
     }
 }
 
+/// CPU time of the calling thread: the operator's own work, without the
+/// time it spent preempted (this machine is shared; wall time is printed too).
+#[cfg(target_os = "linux")]
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu() -> Duration {
+    Duration::ZERO
+}
+
+/// Runs a group's setup only if a command-line filter (if any) could match it.
+fn group_wanted(group: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| group.contains(f.as_str()) || f.contains(group))
+}
+
 fn options() -> CheckpointOptions {
     // Never merge during the benchmark: each delta is measured on its own.
     CheckpointOptions::default()
@@ -102,153 +134,144 @@ fn bench_backend<S: StateStore>(c: &mut Criterion, backend: &str, make: impl Fn(
 
     // p99 of the pause over 20 checkpoints, printed (criterion reports the mean).
     let mut pauses = Vec::new();
+    let mut cpu = Vec::new();
     for _ in 0..20 {
         version = version.wrapping_add(1);
         change(&mut store, &w, &mut rng, 0.01, version);
         epoch += 1;
+        let c = thread_cpu();
         let t = Instant::now();
-        let handle = dir.checkpoint(epoch, [("s", store.capture())]).expect("checkpoint");
+        let handle = dir
+            .checkpoint(epoch, [("s", store.capture())])
+            .expect("checkpoint");
         pauses.push(t.elapsed());
+        cpu.push(thread_cpu().saturating_sub(c));
         handle.wait().expect("durable");
     }
     pauses.sort();
+    cpu.sort();
     eprintln!(
-        "{backend}/{keys}: pause to start a checkpoint after 1% changed: p50 {:?}, p99 (max of 20) {:?}",
-        pauses[10], pauses[19]
+        "{backend}/{keys}: pause to start a checkpoint after 1% changed, 20 checkpoints: \
+         wall p50 {:?} max {:?}; operator-thread CPU p50 {:?} max {:?}",
+        pauses[10], pauses[19], cpu[10], cpu[19]
     );
-
-    let mut group = c.benchmark_group("checkpoint_pause");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
-    group.bench_function(BenchmarkId::new(backend, keys), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                version = version.wrapping_add(1);
-                change(&mut store, &w, &mut rng, 0.01, version);
-                epoch += 1;
-                let t = Instant::now();
-                let handle = dir
-                    .checkpoint(epoch, [("s", black_box(store.capture()))])
-                    .expect("checkpoint");
-                total += t.elapsed();
-                handle.wait().expect("durable");
-            }
-            total
-        })
-    });
-    group.finish();
-
-    // get/put while the writer thread writes a full checkpoint of a ballast store.
-    let mut ballast = Checkpointed::new(make());
-    load(&mut ballast, &w);
-    let mut ballast_epoch = 1u64;
-    let ballast_tmp = tempfile::tempdir().expect("tempdir");
-    let mut ballast_dir = CheckpointDir::open_with(ballast_tmp.path(), options()).expect("open");
-    let probe: Vec<[u8; 16]> = (0..4096)
-        .map(|_| {
-            let mut k = [0u8; 16];
-            w.write_key(rng.below(keys), &mut k);
-            k
-        })
-        .collect();
-    let value = Bytes::from(w.value(0));
-    let mut group = c.benchmark_group("checkpoint_ops_during_write");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Elements(512));
-    for writing in [false, true] {
-        let name = if writing { "writing" } else { "idle" };
-        let mut in_flight: Option<laminar_core::state::checkpoint::CheckpointHandle> = None;
-        let mut busy = 0u64;
-        let mut batches = 0u64;
-        let mut at = 0usize;
-        group.bench_function(BenchmarkId::new(format!("{backend}/{keys}"), name), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    if writing && in_flight.as_ref().is_none_or(|h| h.is_finished()) {
-                        if let Some(h) = in_flight.take() {
-                            h.wait().expect("durable");
-                        }
-                        // Rewrapping makes the next capture a full copy (untimed).
-                        ballast = Checkpointed::new(std::mem::replace(
-                            &mut ballast,
-                            Checkpointed::new(make()),
-                        )
-                        .into_inner());
-                        ballast_epoch += 1;
-                        in_flight = Some(
-                            ballast_dir
-                                .checkpoint(ballast_epoch, [("b", ballast.capture())])
-                                .expect("checkpoint"),
-                        );
-                    }
-                    let t = Instant::now();
-                    for _ in 0..256 {
-                        let k = &probe[at & 4095];
-                        at = at.wrapping_add(1);
-                        black_box(store.get(k));
-                        store.put(k, value.clone()).expect("put");
-                    }
-                    total += t.elapsed();
-                    batches += 1;
-                    if in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
-                        busy += 1;
-                    }
-                }
-                total
-            })
-        });
-        if let Some(h) = in_flight.take() {
-            h.wait().expect("durable");
-        }
-        if writing {
-            eprintln!(
-                "{backend}/{keys}: {busy} of {batches} timed batches ended with the writer still busy"
-            );
-        }
-    }
-    group.finish();
-    drop(ballast_dir);
-    drop(ballast);
-
-    // Full vs incremental: capture to durable.
-    let mut group = c.benchmark_group("checkpoint_write");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
-    let full_before = dir_size(tmp.path(), "-base.part");
-    let _ = full_before;
-    group.bench_function(BenchmarkId::new(format!("{backend}/{keys}"), "full"), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                store = Checkpointed::new(
-                    std::mem::replace(&mut store, Checkpointed::new(make())).into_inner(),
-                );
-                epoch += 1;
-                let t = Instant::now();
-                dir.checkpoint(epoch, [("s", store.capture())])
-                    .expect("checkpoint")
-                    .wait()
-                    .expect("durable");
-                total += t.elapsed();
-            }
-            total
-        })
-    });
-    let full_bytes = dir
-        .manifest(epoch)
-        .ok()
-        .and_then(|m| m.part("s").map(|p| p.files().iter().map(|f| f.len()).sum::<u64>()))
-        .unwrap_or(0);
-    group.bench_function(
-        BenchmarkId::new(format!("{backend}/{keys}"), "incremental_1pct"),
-        |b| {
+    if group_wanted("checkpoint_pause") {
+        let mut group = c.benchmark_group("checkpoint_pause");
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(5));
+        group.bench_function(BenchmarkId::new(backend, keys), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     version = version.wrapping_add(1);
                     change(&mut store, &w, &mut rng, 0.01, version);
+                    epoch += 1;
+                    let t = Instant::now();
+                    let handle = dir
+                        .checkpoint(epoch, [("s", black_box(store.capture()))])
+                        .expect("checkpoint");
+                    total += t.elapsed();
+                    handle.wait().expect("durable");
+                }
+                total
+            })
+        });
+        group.finish();
+    }
+
+    if group_wanted("checkpoint_ops_during_write") {
+        // get/put while the writer thread writes a full checkpoint of a ballast store.
+        let mut ballast = Checkpointed::new(make());
+        load(&mut ballast, &w);
+        let mut ballast_epoch = 1u64;
+        let ballast_tmp = tempfile::tempdir().expect("tempdir");
+        let mut ballast_dir =
+            CheckpointDir::open_with(ballast_tmp.path(), options()).expect("open");
+        let probe: Vec<[u8; 16]> = (0..4096)
+            .map(|_| {
+                let mut k = [0u8; 16];
+                w.write_key(rng.below(keys), &mut k);
+                k
+            })
+            .collect();
+        let value = Bytes::from(w.value(0));
+        let mut group = c.benchmark_group("checkpoint_ops_during_write");
+        group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(5))
+            .throughput(Throughput::Elements(512));
+        for writing in [false, true] {
+            let name = if writing { "writing" } else { "idle" };
+            let mut in_flight: Option<laminar_core::state::checkpoint::CheckpointHandle> = None;
+            let mut busy = 0u64;
+            let mut batches = 0u64;
+            let mut at = 0usize;
+            group.bench_function(BenchmarkId::new(format!("{backend}/{keys}"), name), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        if writing && in_flight.as_ref().is_none_or(|h| h.is_finished()) {
+                            if let Some(h) = in_flight.take() {
+                                h.wait().expect("durable");
+                            }
+                            // Rewrapping makes the next capture a full copy (untimed).
+                            ballast = Checkpointed::new(
+                                std::mem::replace(&mut ballast, Checkpointed::new(make()))
+                                    .into_inner(),
+                            );
+                            ballast_epoch += 1;
+                            in_flight = Some(
+                                ballast_dir
+                                    .checkpoint(ballast_epoch, [("b", ballast.capture())])
+                                    .expect("checkpoint"),
+                            );
+                        }
+                        let t = Instant::now();
+                        for _ in 0..256 {
+                            let k = &probe[at & 4095];
+                            at = at.wrapping_add(1);
+                            black_box(store.get(k));
+                            store.put(k, value.clone()).expect("put");
+                        }
+                        total += t.elapsed();
+                        batches += 1;
+                        if in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
+                            busy += 1;
+                        }
+                    }
+                    total
+                })
+            });
+            if let Some(h) = in_flight.take() {
+                h.wait().expect("durable");
+            }
+            if writing {
+                eprintln!(
+                "{backend}/{keys}: {busy} of {batches} timed batches ended with the writer still busy"
+            );
+            }
+        }
+        group.finish();
+        drop(ballast_dir);
+        drop(ballast);
+    }
+
+    if group_wanted("checkpoint_write") {
+        // Full vs incremental: capture to durable.
+        let mut group = c.benchmark_group("checkpoint_write");
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(10));
+        let full_before = dir_size(tmp.path(), "-base.part");
+        let _ = full_before;
+        group.bench_function(BenchmarkId::new(format!("{backend}/{keys}"), "full"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    store = Checkpointed::new(
+                        std::mem::replace(&mut store, Checkpointed::new(make())).into_inner(),
+                    );
                     epoch += 1;
                     let t = Instant::now();
                     dir.checkpoint(epoch, [("s", store.capture())])
@@ -259,18 +282,46 @@ fn bench_backend<S: StateStore>(c: &mut Criterion, backend: &str, make: impl Fn(
                 }
                 total
             })
-        },
-    );
-    let delta_bytes = dir
-        .manifest(epoch)
-        .ok()
-        .and_then(|m| m.part("s").and_then(|p| p.files().last().map(|f| f.len())))
-        .unwrap_or(0);
-    eprintln!(
+        });
+        let full_bytes = dir
+            .manifest(epoch)
+            .ok()
+            .and_then(|m| {
+                m.part("s")
+                    .map(|p| p.files().iter().map(|f| f.len()).sum::<u64>())
+            })
+            .unwrap_or(0);
+        group.bench_function(
+            BenchmarkId::new(format!("{backend}/{keys}"), "incremental_1pct"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        version = version.wrapping_add(1);
+                        change(&mut store, &w, &mut rng, 0.01, version);
+                        epoch += 1;
+                        let t = Instant::now();
+                        dir.checkpoint(epoch, [("s", store.capture())])
+                            .expect("checkpoint")
+                            .wait()
+                            .expect("durable");
+                        total += t.elapsed();
+                    }
+                    total
+                })
+            },
+        );
+        let delta_bytes = dir
+            .manifest(epoch)
+            .ok()
+            .and_then(|m| m.part("s").and_then(|p| p.files().last().map(|f| f.len())))
+            .unwrap_or(0);
+        eprintln!(
         "{backend}/{keys}: full checkpoint {full_bytes} bytes, 1% delta {delta_bytes} bytes ({:.2}%)",
         100.0 * delta_bytes as f64 / full_bytes.max(1) as f64
     );
-    group.finish();
+        group.finish();
+    }
 }
 
 /// `LAMINAR_BENCH_BACKEND=in_memory` (or `ahash`, `mmap_in_memory`) runs
