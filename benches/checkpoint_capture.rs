@@ -135,25 +135,30 @@ fn bench_backend<S: StateStore>(c: &mut Criterion, backend: &str, make: impl Fn(
     // p99 of the pause over 20 checkpoints, printed (criterion reports the mean).
     let mut pauses = Vec::new();
     let mut cpu = Vec::new();
+    let mut capture_cpu = Vec::new();
     for _ in 0..20 {
         version = version.wrapping_add(1);
         change(&mut store, &w, &mut rng, 0.01, version);
         epoch += 1;
         let c = thread_cpu();
         let t = Instant::now();
-        let handle = dir
-            .checkpoint(epoch, [("s", store.capture())])
-            .expect("checkpoint");
+        let capture = store.capture();
+        let c_mid = thread_cpu();
+        let handle = dir.checkpoint(epoch, [("s", capture)]).expect("checkpoint");
         pauses.push(t.elapsed());
-        cpu.push(thread_cpu().saturating_sub(c));
+        let c_end = thread_cpu();
+        cpu.push(c_end.saturating_sub(c));
+        capture_cpu.push(c_mid.saturating_sub(c));
         handle.wait().expect("durable");
     }
     pauses.sort();
     cpu.sort();
+    capture_cpu.sort();
     eprintln!(
         "{backend}/{keys}: pause to start a checkpoint after 1% changed, 20 checkpoints: \
-         wall p50 {:?} max {:?}; operator-thread CPU p50 {:?} max {:?}",
-        pauses[10], pauses[19], cpu[10], cpu[19]
+         wall p50 {:?} max {:?}; operator-thread CPU p50 {:?} max {:?} (of which capture() \
+         p50 {:?} max {:?})",
+        pauses[10], pauses[19], cpu[10], cpu[19], capture_cpu[10], capture_cpu[19]
     );
     if group_wanted("checkpoint_pause") {
         let mut group = c.benchmark_group("checkpoint_pause");
