@@ -392,3 +392,45 @@ fn retention_keeps_k() {
         .collect();
     assert_eq!(dir.epochs().unwrap(), vec![4, 5], "{files:?}");
 }
+
+/// A `#[state_store]` struct checkpoints through the directory with
+/// `Capture::from_snapshot` (a full base each time) and comes back whole.
+#[cfg(all(feature = "macros", feature = "ahash"))]
+#[test]
+fn state_store_struct_through_the_directory() {
+    use laminar_core::state::checkpoint::Capture;
+    use laminar_core::state::state_store;
+
+    #[state_store(backend = AHash)]
+    struct Counts {
+        #[state(key = u64)]
+        per_user: u64,
+        total: u64,
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dir = CheckpointDir::open(tmp.path()).unwrap();
+    let mut state = Counts::new();
+    let mut expected = BTreeMap::new();
+    for epoch in 1..=3u64 {
+        for user in 0..(epoch * 4) {
+            state.per_user.put(user, user * epoch).unwrap();
+            expected.insert(user, user * epoch);
+        }
+        state.total = epoch;
+        let capture = Capture::from_snapshot(state.snapshot().unwrap());
+        assert!(capture.is_base());
+        dir.checkpoint(epoch, [("counts", capture)])
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    drop(dir);
+    let dir = CheckpointDir::open(tmp.path()).unwrap();
+    let manifest = dir.latest().unwrap().unwrap();
+    assert_eq!(manifest.epoch(), 3);
+    let restored = Counts::from_snapshot(&dir.read_snapshot(&manifest, "counts").unwrap()).unwrap();
+    assert_eq!(restored.total, 3);
+    let got: BTreeMap<u64, u64> = restored.per_user.iter().map(|(k, v)| (k, *v)).collect();
+    assert_eq!(got, expected);
+}

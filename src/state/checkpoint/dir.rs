@@ -9,8 +9,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+use super::super::backend::in_memory::InMemoryStore;
 use super::super::error::{Result, StateError};
-use super::capture::{Capture, Checkpointable, Lineage};
+use super::super::snapshot::StateSnapshot;
+use super::super::store::StateStore;
+use super::capture::{Capture, Checkpointable, Checkpointed, Lineage};
 use super::manifest::{
     part_file_name, valid_part_name, ChainFile, FileKind, Manifest, ManifestPart, PART_SUFFIX,
 };
@@ -479,6 +482,21 @@ impl CheckpointDir {
             })?;
         }
         Ok(())
+    }
+
+    /// Reads part `part` of checkpoint `manifest` back as one snapshot (the
+    /// counterpart of [`Capture::from_snapshot`]; works for any chain). Builds
+    /// the state in an `InMemoryStore` first, so it briefly holds two copies.
+    pub fn read_snapshot(&self, manifest: &Manifest, part: &str) -> Result<StateSnapshot> {
+        let chain = manifest.part(part).ok_or_else(|| {
+            StateError::InvalidArgument(format!(
+                "checkpoint {} has no part named {part:?}",
+                manifest.epoch
+            ))
+        })?;
+        let mut store = Checkpointed::new(InMemoryStore::new());
+        restore_part(&self.path, chain, &mut store)?;
+        Ok(store.inner().snapshot())
     }
 
     /// Restores the newest checkpoint (or, with [`Fallback::ToOlder`], the
