@@ -176,7 +176,7 @@ fn killed_checkpoint_writer_restores_last_durable_or_later() {
     let mut advanced = 0;
     for iteration in 0..iterations {
         let seed = master.next();
-        let run_ms = 40 + master.below(200);
+        let run_ms = 30 + master.below(120);
         let report = run_and_kill("crash_child", &dir_path, CHILD_ENV, SEED_ENV, seed, run_ms);
         let durable = last(&report, "D ");
         let dir = CheckpointDir::open_with(&dir_path, options()).unwrap();
