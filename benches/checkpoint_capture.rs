@@ -11,7 +11,8 @@
 //!   entries changed; the write happens on the writer thread, untimed.
 //! - `checkpoint_ops_during_write/<backend>/{idle,writing}`: 256 `get` + 256
 //!   `put` on the store, with the writer thread idle or busy writing a full
-//!   checkpoint of another store of the same size.
+//!   checkpoint of another store of the same size; `untracked` is the same
+//!   batch on a bare store (the cost of change tracking itself).
 //! - `checkpoint_write/<backend>/{full,incremental_1pct}`: capture to
 //!   durable (`wait()`), for a full checkpoint vs a delta after 1% of the
 //!   entries changed; the bytes of each are printed once.
@@ -201,6 +202,7 @@ fn bench_backend<S: StateStore>(c: &mut Criterion, backend: &str, make: impl Fn(
             })
             .collect();
         let value = Bytes::from(w.value(0));
+        let mut at_bare = 0usize;
         let mut group = c.benchmark_group("checkpoint_ops_during_write");
         group
             .sample_size(20)
@@ -257,9 +259,31 @@ fn bench_backend<S: StateStore>(c: &mut Criterion, backend: &str, make: impl Fn(
             );
             }
         }
-        group.finish();
         drop(ballast_dir);
-        drop(ballast);
+        // The cost of tracking itself: the same batch on the bare store
+        // (the ballast, unwrapped; same size and content).
+        let mut bare = ballast.into_inner();
+        group.bench_function(
+            BenchmarkId::new(format!("{backend}/{keys}"), "untracked"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let t = Instant::now();
+                        for _ in 0..256 {
+                            let k = &probe[at_bare & 4095];
+                            at_bare = at_bare.wrapping_add(1);
+                            black_box(bare.get(k));
+                            bare.put(k, value.clone()).expect("put");
+                        }
+                        total += t.elapsed();
+                    }
+                    total
+                })
+            },
+        );
+        group.finish();
+        drop(bare);
     }
 
     if group_wanted("checkpoint_write") {
