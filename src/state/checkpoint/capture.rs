@@ -75,6 +75,11 @@ pub struct Capture {
     pub(crate) resync: Arc<AtomicBool>,
 }
 
+// A capture crosses to the writer thread; the directory handle may be
+// moved to another thread too.
+static_assertions::assert_impl_all!(Capture: Send);
+static_assertions::assert_impl_all!(super::CheckpointDir: Send);
+
 impl std::fmt::Debug for Capture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capture")

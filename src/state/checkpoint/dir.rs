@@ -305,6 +305,10 @@ impl CheckpointDir {
     /// Opens (creating if needed) a checkpoint directory: takes its lock,
     /// removes temporary files and part files no manifest references (left
     /// by a crash), and starts the writer thread.
+    ///
+    /// The directory belongs to the checkpoints: other files are left alone,
+    /// but any `*.part` file that no manifest names is deleted. If a
+    /// manifest cannot be read, no part file is deleted.
     pub fn open_with(path: impl AsRef<Path>, options: CheckpointOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path).map_err(io_err("creating", &path))?;
