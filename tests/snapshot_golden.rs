@@ -100,9 +100,9 @@ fn check_mapped(s: &GoldenMapped) {
 fn delta_entries() -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     vec![
         (vec![], None),
+        (vec![0x00, 0xFF], Some((0..=255u8).rev().collect())),
         (b"a".to_vec(), Some(vec![])),
         (b"b".to_vec(), None),
-        (vec![0x00, 0xFF], Some((0..=255u8).rev().collect())),
         (vec![0xFF; 4], None),
     ]
 }
