@@ -13,7 +13,10 @@ use proptest::prelude::*;
 
 const LOCATION: &str = "corrupt.snap";
 
-fn entries() -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+/// Entries as written: `None` is a tombstone.
+type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+fn entries() -> Entries {
     (0..40u32)
         .map(|i| {
             let key = format!("key:{i:03}").into_bytes();
@@ -29,7 +32,8 @@ fn write(entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> (Vec<u8>, Vec<std::ops::Rang
     let mut w = SnapshotWriter::with_timestamp(Vec::new(), 7)
         .unwrap()
         .with_block_size(8, 1 << 20);
-    let mut frames = vec![0..SNAPSHOT_HEADER_LEN];
+    let mut frames = Vec::new();
+    frames.push(0..SNAPSHOT_HEADER_LEN);
     let mut at = SNAPSHOT_HEADER_LEN as u64;
     for (k, v) in entries {
         match v {
@@ -49,7 +53,7 @@ fn write(entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> (Vec<u8>, Vec<std::ops::Rang
     (bytes, frames)
 }
 
-fn read_all(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StateError> {
+fn read_all(bytes: &[u8]) -> Result<Entries, StateError> {
     let mut r = SnapshotReader::new(bytes, LOCATION)?;
     let mut out = Vec::new();
     while let Some(e) = r.next_entry()? {
@@ -61,7 +65,10 @@ fn read_all(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StateError>
 /// The offset an error message names (`... at offset N`).
 fn named_offset(msg: &str) -> Option<usize> {
     let rest = &msg[msg.find("at offset ")? + "at offset ".len()..];
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[test]
@@ -92,7 +99,11 @@ fn every_byte_flip_is_detected_and_located() {
                 );
             }
             let off = named_offset(&msg).unwrap_or_else(|| panic!("no offset: {msg}"));
-            assert_eq!(region(off), region(at), "flip at {at} reported at {off}: {msg}");
+            assert_eq!(
+                region(off),
+                region(at),
+                "flip at {at} reported at {off}: {msg}"
+            );
         }
     }
 }
@@ -103,7 +114,10 @@ fn every_truncation_is_detected() {
     for len in 0..bytes.len() {
         let err = read_all(&bytes[..len]).unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, StateError::Corruption { .. }), "len {len}: {msg}");
+        assert!(
+            matches!(err, StateError::Corruption { .. }),
+            "len {len}: {msg}"
+        );
         assert!(msg.contains(LOCATION), "len {len}: {msg}");
         assert!(
             msg.contains("truncated") || msg.contains("magic"),
@@ -140,7 +154,10 @@ fn from_bytes_and_view_reject_every_flip_and_truncation() {
         let msg = StateSnapshot::from_bytes(&bytes[..len])
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("truncated") || msg.contains("magic"), "len {len}: {msg}");
+        assert!(
+            msg.contains("truncated") || msg.contains("magic"),
+            "len {len}: {msg}"
+        );
     }
     assert!(StateSnapshot::from_bytes(&[&bytes[..], &[0]].concat()).is_err());
 }
@@ -155,7 +172,9 @@ fn tombstones_are_refused_where_a_full_snapshot_is_expected() {
 
 #[test]
 fn the_writer_refuses_keys_out_of_order() {
-    let mut w = SnapshotWriter::new(Vec::new()).unwrap().with_block_size(2, 100);
+    let mut w = SnapshotWriter::new(Vec::new())
+        .unwrap()
+        .with_block_size(2, 100);
     w.put(b"b", b"").unwrap();
     assert!(w.put(b"a", b"").is_err());
     assert!(w.delete(b"b").is_err());

@@ -12,9 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use laminar_core::state::key::Dict;
-use laminar_core::state::{
-    state_store, SnapshotReader, SnapshotWriter, StateSnapshot, StateStore,
-};
+use laminar_core::state::{state_store, SnapshotReader, SnapshotWriter, StateSnapshot, StateStore};
 
 fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,11 +44,15 @@ struct GoldenState {
 fn golden_state() -> GoldenState {
     let mut s = GoldenState::new();
     for (i, region) in ["eu", "us", "", "ap\u{e9}"].iter().enumerate() {
-        s.sums_mut().put((*region, i as u64), 100 + i as u64).unwrap();
+        s.sums_mut()
+            .put((*region, i as u64), 100 + i as u64)
+            .unwrap();
         s.sums_mut().put((*region, 7), 7).unwrap();
     }
     for i in 0..5u32 {
-        s.counts_mut().put((i, -(i as i64)), i as i64 * 1000).unwrap();
+        s.counts_mut()
+            .put((i, -(i as i64)), i as i64 * 1000)
+            .unwrap();
     }
     s.watermark = -42;
     s
@@ -80,7 +82,9 @@ const MAPPED_FILES: [&str; 2] = ["sums.table", "values.state"];
 
 fn fill_mapped(s: &mut GoldenMapped) {
     for (i, region) in ["eu", "us", ""].iter().enumerate() {
-        s.sums_mut().put((*region, i as i64 - 1), i as i64 * 11).unwrap();
+        s.sums_mut()
+            .put((*region, i as i64 - 1), i as i64 * 11)
+            .unwrap();
     }
     s.watermark = 9;
 }
@@ -128,9 +132,17 @@ fn write_golden_files() {
     }
     let v = laminar_core::state::SNAPSHOT_FORMAT_VERSION;
     let snap = StateSnapshot::new(byte_entries());
-    std::fs::write(golden(&format!("snapshot_v{v}.bin")), snap.to_bytes().unwrap()).unwrap();
+    std::fs::write(
+        golden(&format!("snapshot_v{v}.bin")),
+        snap.to_bytes().unwrap(),
+    )
+    .unwrap();
     let s = golden_state().snapshot().unwrap();
-    std::fs::write(golden(&format!("state_store_v{v}.bin")), s.to_bytes().unwrap()).unwrap();
+    std::fs::write(
+        golden(&format!("state_store_v{v}.bin")),
+        s.to_bytes().unwrap(),
+    )
+    .unwrap();
     if v == 2 {
         std::fs::write(golden("delta_v2.bin"), write_delta()).unwrap();
     }
@@ -218,7 +230,10 @@ fn byte_store_snapshot_v1_streams_and_views() {
         assert!(StateSnapshot::from_bytes(&c).is_err(), "flip at {at}");
     }
     for len in 0..bytes.len() {
-        assert!(StateSnapshot::from_bytes(&bytes[..len]).is_err(), "len {len}");
+        assert!(
+            StateSnapshot::from_bytes(&bytes[..len]).is_err(),
+            "len {len}"
+        );
     }
 }
 

@@ -19,7 +19,10 @@ pub fn write_single<V: Value>(
     out: &mut (impl SnapshotSink + ?Sized),
 ) -> Result<()> {
     let key = single_key(name);
-    out.push_entry(|k| k.extend_from_slice(&key), |v| value.write_snapshot_value(v))
+    out.push_entry(
+        |k| k.extend_from_slice(&key),
+        |v| value.write_snapshot_value(v),
+    )
 }
 
 /// Reads single-value field `name` from a snapshot's sorted entries.
