@@ -289,13 +289,8 @@ impl<S: StateStore> Checkpointed<S> {
             (Pending::BaseFromChanges, None) => {
                 self.changes.remove(key);
             }
-            (_, value) => {
-                if let Some(slot) = self.changes.get_mut(key) {
-                    *slot = value;
-                } else {
-                    self.changes.insert(Box::from(key), value);
-                }
-            }
+            // One hash and probe; the key is copied only when it is new.
+            (_, value) => *self.changes.entry_ref(key).or_insert(None) = value,
         }
     }
 }
