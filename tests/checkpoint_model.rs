@@ -434,3 +434,52 @@ fn state_store_struct_through_the_directory() {
     let got: BTreeMap<u64, u64> = restored.per_user.iter().map(|(k, v)| (k, *v)).collect();
     assert_eq!(got, expected);
 }
+
+/// A checkpoint whose file cannot be written fails (its handle says so), the
+/// previous checkpoint stays the latest, and the store's next capture is a
+/// full one that succeeds.
+#[test]
+fn failed_write_leaves_the_previous_checkpoint_and_resyncs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dir = CheckpointDir::open(tmp.path()).unwrap();
+    let mut store = Checkpointed::new(InMemoryStore::new());
+    store.put(b"a", Bytes::from_static(b"1")).unwrap();
+    dir.checkpoint(1, [("s", store.capture())])
+        .unwrap()
+        .wait()
+        .unwrap();
+    let after_1 = content(&store);
+    // A directory where the delta's temporary file should go: creating it fails.
+    let blocker = tmp.path().join(".tmp-s-00000000000000000002-delta.part");
+    std::fs::create_dir(&blocker).unwrap();
+    store.put(b"b", Bytes::from_static(b"2")).unwrap();
+    let handle = dir.checkpoint(2, [("s", store.capture())]).unwrap();
+    let err = handle.wait().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(".tmp-s-00000000000000000002-delta.part"),
+        "{err}"
+    );
+    assert_eq!(dir.epochs().unwrap(), vec![1]);
+    assert!(!store.next_is_delta());
+    let mut restored = Checkpointed::new(InMemoryStore::new());
+    dir.restore_latest(&mut [("s", &mut restored)], Fallback::Never)
+        .unwrap();
+    assert_eq!(content(&restored), after_1);
+    std::fs::remove_dir(&blocker).unwrap();
+    store.put(b"c", Bytes::from_static(b"3")).unwrap();
+    let full = store.capture();
+    assert!(full.is_base());
+    dir.checkpoint(3, [("s", full)]).unwrap().wait().unwrap();
+    let mut restored = Checkpointed::new(InMemoryStore::new());
+    assert_eq!(
+        dir.restore_latest(&mut [("s", &mut restored)], Fallback::Never)
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(content(&restored), content(&store));
+    // A directory that open cannot remove does not stop it either.
+    std::fs::create_dir(tmp.path().join(".tmp-stuck")).unwrap();
+    drop(dir);
+    CheckpointDir::open(tmp.path()).unwrap();
+}

@@ -772,8 +772,8 @@ impl Writer {
             let is_tmp = name.starts_with(TMP_PREFIX);
             let is_orphan = name.ends_with(PART_SUFFIX) && !referenced.contains(&name);
             if is_tmp || is_orphan {
-                let path = entry.path();
-                std::fs::remove_file(&path).map_err(io_err("removing", &path))?;
+                // Best effort: what cannot be removed now is retried next time.
+                let _ = std::fs::remove_file(entry.path());
             }
         }
         Ok(())
