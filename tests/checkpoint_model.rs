@@ -4,7 +4,7 @@
 //! compared with the model's state at that checkpoint's cut (the moment of
 //! its capture), whatever happened to the live store afterwards.
 //!
-//! 48 cases per backend by default (each case fsyncs a few dozen files);
+//! 24 cases per backend by default (each case fsyncs a few dozen files);
 //! set `CHECKPOINT_PROPTEST_CASES` for more.
 
 use std::collections::BTreeMap;
@@ -61,7 +61,7 @@ fn cases() -> u32 {
     std::env::var("CHECKPOINT_PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(48)
+        .unwrap_or(24)
 }
 
 fn content<S: StateStore>(store: &S) -> Map {
