@@ -1,6 +1,7 @@
 //! Checkpoints that cost what changed: O(1) capture on the operator's
 //! thread, incremental chains, and a durable checkpoint directory written by
-//! a background thread.
+//! a background thread; and [key groups](key_group) for splitting state
+//! across workers.
 //!
 //! # In ten lines
 //!
@@ -141,6 +142,7 @@
 
 mod capture;
 mod dir;
+pub mod key_group;
 mod manifest;
 mod part;
 

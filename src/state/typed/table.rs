@@ -104,9 +104,14 @@ impl<K: Key, V, B: Backend> Table<K, V, B> {
     /// An empty table (for `Mmap`: in an anonymous mapping,
     /// nothing on disk).
     pub fn new() -> Self {
+        Self::from_parts(Default::default(), Default::default())
+    }
+
+    /// A table of `map` with the dictionaries `dicts` its keys use.
+    pub(super) fn from_parts(map: B::Map<K::Repr, V>, dicts: K::Dicts) -> Self {
         Table {
-            map: Default::default(),
-            dicts: Default::default(),
+            map,
+            dicts,
             _key: PhantomData,
         }
     }
@@ -415,7 +420,7 @@ impl<K: Key, V: Value, B: NativeBackend> Table<K, V, B> {
     /// Appends this table's dictionaries and entries to `out` under `name`
     /// (see [`layout`]), straight into the sink's buffers.
     pub fn write_snapshot<S: SnapshotSink + ?Sized>(&self, name: &str, out: &mut S) -> Result<()> {
-        write_dicts::<K, S>(&self.dicts, name, out)?;
+        write_dicts(name, &self.dicts, out)?;
         out.reserve_entries(self.len());
         let head = layout::header(name, layout::ENTRY);
         for (r, v) in B::iter(&self.map) {
@@ -443,15 +448,46 @@ impl<K: Key, V: Value, B: NativeBackend> Table<K, V, B> {
             let value = V::from_snapshot_bytes(v)?;
             Ok(B::insert(&mut map, repr, value).is_none())
         })?;
-        Ok((
-            Table {
-                map,
-                dicts,
-                _key: PhantomData,
-            },
-            used,
-        ))
+        Ok((Self::from_parts(map, dicts), used))
     }
+}
+
+/// Every dictionary of `dicts` encoded (`DictionaryKeyEncoder::to_bytes`),
+/// dictionary `i` at index `i`.
+pub(super) fn encoded_dicts<D: KeyDicts>(dicts: &D) -> Result<Vec<Vec<u8>>> {
+    let mut encoded = Vec::new();
+    let mut failed = None;
+    dicts.each(&mut |d| match d.to_bytes() {
+        Ok(bytes) => encoded.push(bytes.to_vec()),
+        Err(e) => failed = Some(e),
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(encoded),
+    }
+}
+
+/// Appends the dictionaries of field `name` to a snapshot's entries, in the
+/// layout [`read_field`] reads (see [`layout`]).
+pub(super) fn write_dicts<D: KeyDicts>(
+    name: &str,
+    dicts: &D,
+    out: &mut (impl SnapshotSink + ?Sized),
+) -> Result<()> {
+    let head = layout::header(name, layout::DICT);
+    for (i, bytes) in encoded_dicts(dicts)?.into_iter().enumerate() {
+        out.push_entry(
+            |key| {
+                key.extend_from_slice(&head);
+                key.push(i as u8);
+            },
+            |sink| {
+                sink.extend(&bytes);
+                Ok(())
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Reads the dictionaries and entries of field `name` from a sorted
@@ -518,33 +554,4 @@ pub(super) fn read_field<K: Key, S: SnapshotSource + ?Sized>(
         used += 1;
     }
     Ok((dicts, used))
-}
-
-/// Appends the dictionaries of a key to `out` under field `name`.
-pub(super) fn write_dicts<K: Key, S: SnapshotSink + ?Sized>(
-    dicts: &K::Dicts,
-    name: &str,
-    out: &mut S,
-) -> Result<()> {
-    let mut result = Ok(());
-    let mut i = 0u8;
-    let head = layout::header(name, layout::DICT);
-    dicts.each(&mut |d| {
-        if result.is_err() {
-            return;
-        }
-        let code = i;
-        i = i.wrapping_add(1);
-        result = out.push_entry(
-            |key| {
-                key.extend_from_slice(&head);
-                key.push(code);
-            },
-            |sink| {
-                sink.extend(&d.to_bytes()?);
-                Ok(())
-            },
-        );
-    });
-    result
 }
