@@ -250,3 +250,38 @@ proptest! {
         prop_assert!(read_all(&bytes).is_err());
     }
 }
+
+/// Restoring a store straight from a stream: all of the snapshot, or (on a
+/// corrupt or truncated stream, or one with tombstones) an error and an
+/// empty store, never a mix.
+#[test]
+fn restore_from_reader_is_all_or_nothing() {
+    use laminar_core::state::{restore_from_reader, InMemoryStore, StateStore};
+    let puts: Vec<_> = entries()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    let snap = StateSnapshot::new(puts.clone());
+    let mut bytes = Vec::new();
+    snap.write_to(&mut bytes).unwrap();
+    let mut store = InMemoryStore::new();
+    store
+        .put(b"stale", bytes::Bytes::from_static(b"x"))
+        .unwrap();
+    let mut r = SnapshotReader::new(&bytes[..], LOCATION).unwrap();
+    restore_from_reader(&mut store, &mut r).unwrap();
+    assert_eq!(store.len(), puts.len());
+    for (k, v) in &puts {
+        assert_eq!(store.get_ref(k), Some(v.as_slice()));
+    }
+    let last = bytes.len() - 40;
+    bytes[last] ^= 1;
+    let mut r = SnapshotReader::new(&bytes[..], LOCATION).unwrap();
+    let err = restore_from_reader(&mut store, &mut r).unwrap_err();
+    assert!(err.to_string().contains(LOCATION), "{err}");
+    assert!(store.is_empty());
+    let (with_tombstones, _) = write(&entries());
+    let mut r = SnapshotReader::new(&with_tombstones[..], LOCATION).unwrap();
+    assert!(restore_from_reader(&mut store, &mut r).is_err());
+    assert!(store.is_empty());
+}
