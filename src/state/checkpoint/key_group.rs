@@ -1,8 +1,11 @@
 //! Key groups: the unit in which keyed state is split across workers and
 //! moved when a job is rescaled.
 //!
-//! A table has a fixed number of key groups `G` for its lifetime
-//! ([`KeyGroups`], default 128, at most 32768). A key's group is
+//! A job's keyed state has a fixed number of key groups `G` for its
+//! lifetime ([`KeyGroups`], default 128, at most 32768). No store records
+//! `G`: the caller passes the same [`KeyGroups`] to every call. A
+//! [`KeyGroupedSnapshot`] records the count it was split with, and
+//! [`restore_key_groups`] refuses parts split with another. A key's group is
 //!
 //! ```text
 //! key_group(key) = XXH64(key bytes, seed = 0x4B45_5947_524F_5550) mod G
@@ -27,8 +30,12 @@
 //! at most one, and on a rescale moves whole groups only.
 //!
 //! [`KeyGroupedSnapshot`] holds a store's entries ordered by group with the
-//! extent of each group; [`restore_key_groups`] restores the groups of one
-//! range, gathered from the parts of any number of old workers, into a store.
+//! extent of each group, in memory (it has no byte format of its own: a
+//! part is kept as the [`StateSnapshot`] of its range, and split again with
+//! [`KeyGroupedSnapshot::for_range`] and that range when it is read back);
+//! [`restore_key_groups`] restores the groups of one range, gathered from
+//! the parts of any number of old workers that together cover it exactly
+//! once, into a store.
 //!
 //! ```
 //! use laminar_core::state::checkpoint::key_group::{
