@@ -610,9 +610,11 @@ impl StateSnapshotBuilder {
         };
         snapshot.key_ends.reserve(entries);
         snapshot.value_ends.reserve(entries);
-        // Split the byte estimate evenly: both arenas grow by doubling anyway.
-        snapshot.keys.reserve(bytes / 4);
-        snapshot.values.reserve(bytes - bytes / 4);
+        // Either arena may need all of the estimate. Reserving it for both
+        // costs address space only (pages are touched as they fill), and
+        // saves copying a large arena when it outgrows a smaller guess.
+        snapshot.keys.reserve(bytes);
+        snapshot.values.reserve(bytes);
         StateSnapshotBuilder {
             snapshot,
             sorted: true,
@@ -694,6 +696,24 @@ impl StateSnapshotBuilder {
         self.snapshot.keys.extend_from_slice(key);
         self.snapshot.values.extend_from_slice(value);
         self.snapshot.key_ends.push(self.snapshot.keys.len() as u64);
+        self.snapshot
+            .value_ends
+            .push(self.snapshot.values.len() as u64);
+    }
+
+    /// Appends the key of an entry known to sort after every entry so far;
+    /// its value follows with [`push_value`](Self::push_value) (values go
+    /// in the order of their keys, possibly a few keys later).
+    #[inline]
+    pub(crate) fn push_key_sorted(&mut self, key: &[u8]) {
+        self.snapshot.keys.extend_from_slice(key);
+        self.snapshot.key_ends.push(self.snapshot.keys.len() as u64);
+    }
+
+    /// Appends the value of the oldest key pushed without one.
+    #[inline]
+    pub(crate) fn push_value(&mut self, value: &[u8]) {
+        self.snapshot.values.extend_from_slice(value);
         self.snapshot
             .value_ends
             .push(self.snapshot.values.len() as u64);
