@@ -404,7 +404,7 @@ impl StateSnapshot {
                 }
             }
         }
-        Ok(b.snapshot)
+        Ok(b.finish())
     }
 
     /// Reads a snapshot (either format version) from `input`, block by
@@ -426,7 +426,7 @@ impl StateSnapshot {
                 }
             }
         }
-        Ok(b.snapshot)
+        Ok(b.finish())
     }
 
     /// Validates `bytes` (either format version) and returns a zero-copy
@@ -745,6 +745,10 @@ impl StateSnapshotBuilder {
     /// The snapshot, sorted by key with the last of equal keys kept.
     pub fn finish(mut self) -> StateSnapshot {
         if self.sorted {
+            // Give back the reserve (for large arenas the allocator unmaps
+            // the tail in place).
+            self.snapshot.keys.shrink_to_fit();
+            self.snapshot.values.shrink_to_fit();
             return self.snapshot;
         }
         let s = &self.snapshot;
