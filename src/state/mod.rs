@@ -80,6 +80,7 @@ pub mod typed;
 #[doc(hidden)]
 pub mod __private;
 
+pub use self::checkpoint::{CheckpointDir, Checkpointed};
 pub use self::error::{Result, StateError};
 pub use self::StateError as Error;
 
