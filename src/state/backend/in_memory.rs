@@ -687,10 +687,25 @@ impl StateStore for InMemoryStore {
     }
 
     fn snapshot(&self) -> StateSnapshot {
+        // Values sit in insertion order, keys are visited in key order: a
+        // cache miss per value. Prefetch each value 16 keys ahead of copying it.
+        const AHEAD: usize = 16;
         let mut b = StateSnapshot::builder(self.len(), self.size_bytes());
+        let mut pending: std::collections::VecDeque<&Bytes> =
+            std::collections::VecDeque::with_capacity(AHEAD + 1);
         let mut it = self.iter();
         while let Some((k, v)) = it.next_ref() {
-            b.push_sorted(k, v);
+            b.push_key_sorted(k);
+            crate::state::mem::prefetch::lines(v.as_ptr(), v.len());
+            pending.push_back(v);
+            if pending.len() > AHEAD {
+                if let Some(old) = pending.pop_front() {
+                    b.push_value(old);
+                }
+            }
+        }
+        for v in pending {
+            b.push_value(v);
         }
         b.finish()
     }

@@ -404,7 +404,7 @@ impl StateSnapshot {
                 }
             }
         }
-        Ok(b.snapshot)
+        Ok(b.finish())
     }
 
     /// Reads a snapshot (either format version) from `input`, block by
@@ -426,7 +426,7 @@ impl StateSnapshot {
                 }
             }
         }
-        Ok(b.snapshot)
+        Ok(b.finish())
     }
 
     /// Validates `bytes` (either format version) and returns a zero-copy
@@ -610,9 +610,11 @@ impl StateSnapshotBuilder {
         };
         snapshot.key_ends.reserve(entries);
         snapshot.value_ends.reserve(entries);
-        // Split the byte estimate evenly: both arenas grow by doubling anyway.
-        snapshot.keys.reserve(bytes / 4);
-        snapshot.values.reserve(bytes - bytes / 4);
+        // Either arena may need all of the estimate. Reserving it for both
+        // costs address space only (pages are touched as they fill), and
+        // saves copying a large arena when it outgrows a smaller guess.
+        snapshot.keys.reserve(bytes);
+        snapshot.values.reserve(bytes);
         StateSnapshotBuilder {
             snapshot,
             sorted: true,
@@ -699,6 +701,24 @@ impl StateSnapshotBuilder {
             .push(self.snapshot.values.len() as u64);
     }
 
+    /// Appends the key of an entry known to sort after every entry so far;
+    /// its value follows with [`push_value`](Self::push_value) (values go
+    /// in the order of their keys, possibly a few keys later).
+    #[inline]
+    pub(crate) fn push_key_sorted(&mut self, key: &[u8]) {
+        self.snapshot.keys.extend_from_slice(key);
+        self.snapshot.key_ends.push(self.snapshot.keys.len() as u64);
+    }
+
+    /// Appends the value of the oldest key pushed without one.
+    #[inline]
+    pub(crate) fn push_value(&mut self, value: &[u8]) {
+        self.snapshot.values.extend_from_slice(value);
+        self.snapshot
+            .value_ends
+            .push(self.snapshot.values.len() as u64);
+    }
+
     /// Appends a checked version 2 block without tombstones, whose keys sort
     /// after every entry so far: three copies, whatever its entry count.
     fn push_block(&mut self, h: &v2::BlockHeader, body: &[u8]) {
@@ -725,6 +745,10 @@ impl StateSnapshotBuilder {
     /// The snapshot, sorted by key with the last of equal keys kept.
     pub fn finish(mut self) -> StateSnapshot {
         if self.sorted {
+            // Give back the reserve (for large arenas the allocator unmaps
+            // the tail in place).
+            self.snapshot.keys.shrink_to_fit();
+            self.snapshot.values.shrink_to_fit();
             return self.snapshot;
         }
         let s = &self.snapshot;
