@@ -43,9 +43,6 @@ use crate::state::error::{Result, StateError};
 /// assert!(add_time(i64::MAX, 1).is_err());
 /// ```
 pub fn add_time(time: i64, delay: i64) -> Result<i64> {
-    time.checked_add(delay).ok_or_else(|| {
-        StateError::Time(format!(
-            "{time} + {delay} is outside the i64 time range"
-        ))
-    })
+    time.checked_add(delay)
+        .ok_or_else(|| StateError::Time(format!("{time} + {delay} is outside the i64 time range")))
 }

@@ -319,7 +319,11 @@ impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
 
     /// The value of an encoded key, inserting `make()` first if absent.
     #[inline]
-    pub(crate) fn upsert_encoded(&mut self, key: K::Repr, make: impl FnOnce() -> V) -> Result<&mut V> {
+    pub(crate) fn upsert_encoded(
+        &mut self,
+        key: K::Repr,
+        make: impl FnOnce() -> V,
+    ) -> Result<&mut V> {
         B::get_or_insert_with(&mut self.map, key, make).ok_or_else(|| {
             StateError::corruption(
                 format!("typed {} table", B::NAME),
