@@ -376,3 +376,50 @@ impl<S: StateStore> StateStore for TtlStore<S> {
         Ok(())
     }
 }
+
+/// A boxed store is a store, so `TtlStore<Box<dyn StateStore>>` wraps a
+/// backend chosen at run time.
+impl<S: StateStore + ?Sized> StateStore for Box<S> {
+    fn get(&self, key: &[u8]) -> Option<Bytes> {
+        (**self).get(key)
+    }
+    fn get_ref(&self, key: &[u8]) -> Option<&[u8]> {
+        (**self).get_ref(key)
+    }
+    fn put(&mut self, key: &[u8], value: Bytes) -> Result<()> {
+        (**self).put(key, value)
+    }
+    fn delete(&mut self, key: &[u8]) -> Result<()> {
+        (**self).delete(key)
+    }
+    fn contains(&self, key: &[u8]) -> bool {
+        (**self).contains(key)
+    }
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn is_empty(&self) -> bool {
+        (**self).is_empty()
+    }
+    fn size_bytes(&self) -> usize {
+        (**self).size_bytes()
+    }
+    fn clear(&mut self) {
+        (**self).clear()
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+    fn prefix_scan<'a>(&'a self, prefix: &'a [u8]) -> ScanIter<'a> {
+        (**self).prefix_scan(prefix)
+    }
+    fn range_scan<'a>(&'a self, range: Range<&'a [u8]>) -> ScanIter<'a> {
+        (**self).range_scan(range)
+    }
+    fn snapshot(&self) -> StateSnapshot {
+        (**self).snapshot()
+    }
+    fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
+        (**self).restore(snapshot)
+    }
+}
