@@ -68,8 +68,10 @@ persistent.flush().unwrap();
 )]
 
 mod backend;
+mod collections;
 mod error;
 pub mod key;
+mod mem;
 pub mod snapshot;
 mod store;
 pub mod time;

@@ -5,8 +5,8 @@ use std::ops::{Bound, Range};
 
 use bytes::Bytes;
 
-use super::key_buf::{head_of, KeyBuf};
-use super::probe_table::ProbeTable;
+use crate::state::collections::key_buf::{head_of, KeyBuf};
+use crate::state::collections::probe_table::ProbeTable;
 use crate::state::error::Result;
 use crate::state::snapshot::StateSnapshot;
 use crate::state::store::{aligned_bytes, range_is_empty, ScanIter, StateStore};

@@ -27,8 +27,8 @@ use std::ops::{Bound, Range};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::bptree::{self, BPlusTree, Entry};
-use super::key_buf::KeyBuf;
+use crate::state::collections::bptree::{self, BPlusTree, Entry};
+use crate::state::collections::key_buf::KeyBuf;
 use crate::state::error::Result;
 use crate::state::snapshot::StateSnapshot;
 use crate::state::store::{

@@ -1,11 +1,12 @@
 //! Key encoding: turning typed keys into bytes (or fixed-width integers) whose
 //! order is the order of the typed keys.
 
+mod dict;
 mod dictionary;
 mod encode;
 
+pub use dict::{Dict, DictCode, DictValue};
 pub use dictionary::{ArchivedDictArchive, DictArchive, DictionaryKeyEncoder};
 pub use encode::{
-    add_width, encode_key, CompositeKey, Dict, DictCode, DictValue, Key, KeyDicts, KeyRepr,
-    KeySink, StackKey, STACK_KEY_CAP,
+    add_width, encode_key, CompositeKey, Key, KeyDicts, KeyRepr, KeySink, StackKey, STACK_KEY_CAP,
 };

@@ -120,7 +120,7 @@ pub struct BTree;
 
 #[cfg(feature = "btree")]
 impl Backend for BTree {
-    type Map<R: KeyRepr, V> = crate::state::backend::bptree::BPlusTree<R, V>;
+    type Map<R: KeyRepr, V> = crate::state::collections::bptree::BPlusTree<R, V>;
     const NAME: &'static str = "BTree";
     const ORDERED: bool = true;
 
@@ -208,7 +208,7 @@ pub struct AHash;
 
 #[cfg(feature = "ahash")]
 impl Backend for AHash {
-    type Map<R: KeyRepr, V> = crate::state::backend::probe_table::ProbeMap<R, V>;
+    type Map<R: KeyRepr, V> = super::probe_map::ProbeMap<R, V>;
     const NAME: &'static str = "AHash";
     const ORDERED: bool = false;
 

@@ -137,7 +137,10 @@
 
 mod backend;
 #[cfg(feature = "mmap")]
-mod mmap;
+pub(crate) mod mmap;
+#[cfg(feature = "ahash")]
+mod probe_map;
+pub(crate) mod single;
 mod table;
 
 #[cfg(feature = "ahash")]

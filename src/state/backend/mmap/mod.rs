@@ -23,8 +23,8 @@ use self::format::{
     MAGIC, REC_HEADER, SLOT_LEN, SLOT_OFFSETS, SLOT_PAGE,
 };
 use self::scan::ScanIndex;
-use super::key_buf::KeyBuf;
-use super::key_index::KeyIndex;
+use crate::state::collections::key_buf::KeyBuf;
+use crate::state::collections::key_index::KeyIndex;
 use crate::state::error::{Result, StateError};
 use crate::state::snapshot::StateSnapshot;
 use crate::state::store::{range_is_empty, ScanIter, StateStore};

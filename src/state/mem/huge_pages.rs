@@ -102,8 +102,9 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
 /// allocator; memory accounting adds it, see `examples/memory.rs`).
 static SLICE_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Bytes currently mapped by live [`LargeSlice`]s.
-pub(crate) fn slice_bytes_mapped() -> usize {
+/// Bytes currently mapped by live `LargeSlice`s: hash tables of 2 MiB or
+/// more, placed on huge pages, which the global allocator does not see.
+pub fn slice_bytes_mapped() -> usize {
     SLICE_BYTES.load(std::sync::atomic::Ordering::Relaxed)
 }
 

@@ -64,10 +64,12 @@ static POOLS: Mutex<Pools> = Mutex::new(Pools {
     in_use: 0,
 });
 
-/// Bytes of node blocks currently allocated (live nodes, each rounded up to
-/// whole cache lines), for memory accounting: node memory does not come
-/// from the global allocator, so a counting allocator does not see it.
-pub(crate) fn bytes_in_use() -> usize {
+/// Bytes of B+ tree node blocks currently allocated (`InMemoryStore` layers
+/// and typed `BTree` tables; live nodes, each rounded up to whole cache
+/// lines), for memory accounting: node memory does not come from the global
+/// allocator, so a counting allocator does not see it (see
+/// `examples/memory.rs`).
+pub fn bytes_in_use() -> usize {
     POOLS.lock().unwrap_or_else(|e| e.into_inner()).in_use
 }
 

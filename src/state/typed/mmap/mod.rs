@@ -18,6 +18,10 @@ use crate::state::key::{
 use crate::state::store::{encode_value, with_archived_bytes, CheckArchived, SerializeValue};
 use crate::state::StateStore;
 
+mod commit;
+
+pub use commit::MmapValues;
+
 /// Initial size of a table's mapping (address space, not RAM: pages are
 /// provided lazily, and a new file is sparse).
 const INITIAL_CAPACITY: usize = 1 << 20;
@@ -175,16 +179,6 @@ where
         Self::from_store(MmapStateStore::persistent(path.as_ref(), INITIAL_CAPACITY)?)
     }
 
-    /// Opens the table file at `path` as of the commit before its last one,
-    /// durably undoing the last (see
-    /// [`MmapStateStore::persistent_rolled_back`]).
-    pub(crate) fn open_rolled_back(path: &Path) -> Result<Self> {
-        Self::from_store(MmapStateStore::persistent_rolled_back(
-            path,
-            INITIAL_CAPACITY,
-        )?)
-    }
-
     /// A table over an opened store: reads its dictionaries.
     fn from_store(store: MmapStateStore) -> Result<Self> {
         let mut map = MmapMap::with_store(store);
@@ -270,75 +264,6 @@ where
         }
         self.write_dicts()?;
         self.map.store.flush()
-    }
-
-    /// Like [`flush`](Self::flush), recording `generation` in the same
-    /// commit (read back by [`generation`](Self::generation)).
-    /// `#[state_store]` structs record their flush generation this way to
-    /// keep a flush atomic across their table files.
-    pub fn commit(&mut self, generation: u64) -> Result<()> {
-        if !self.is_persistent() {
-            return Ok(());
-        }
-        self.write_dicts()?;
-        self.map
-            .put_reserved(&[tag::GENERATION], generation.to_le_bytes().to_vec())?;
-        self.map.store.flush()
-    }
-
-    /// First phase of a struct-wide flush (`#[state_store]`): makes the
-    /// table's state durable under `generation` while keeping its previous
-    /// commit recoverable, so the struct's flush can still be undone.
-    ///
-    /// Normally an append-only commit (no compaction: the previous commit
-    /// stays in the file's other header slot). After `clear` or `restore`
-    /// the file must be rewritten, which would erase the previous commit, so
-    /// the new state goes to a separate file `next` instead, renamed into
-    /// place only by [`finish_commit`](Self::finish_commit) or a later open.
-    pub(crate) fn prepare_commit(&mut self, generation: u64, next: &Path) -> Result<()> {
-        if !self.is_persistent() {
-            return Ok(());
-        }
-        self.write_dicts()?;
-        self.map
-            .put_reserved(&[tag::GENERATION], generation.to_le_bytes().to_vec())?;
-        if !self.map.store.rewrite_pending() {
-            return self.map.store.commit_log();
-        }
-        remove_if_exists(next)?;
-        let mut copy = MmapStateStore::persistent(next, INITIAL_CAPACITY)?;
-        for (k, v) in self.map.store.prefix_scan(b"") {
-            copy.put(&k, v)?;
-        }
-        copy.flush()?;
-        drop(copy);
-        crate::state::backend::mmap::file::sync_dir(next)
-    }
-
-    /// Last phase of a struct-wide flush, after its commit point: rewrites
-    /// or compacts the file if due (each a commit of the same state) and
-    /// removes the `next` file of [`prepare_commit`](Self::prepare_commit).
-    pub(crate) fn finish_commit(&mut self, next: &Path) -> Result<()> {
-        if !self.is_persistent() {
-            return Ok(());
-        }
-        self.map.store.flush()?;
-        remove_if_exists(next)
-    }
-
-    /// The generation of the last [`commit`](Self::commit), if any.
-    pub fn generation(&self) -> Result<Option<u64>> {
-        match self.map.store.get_ref(&[tag::GENERATION]) {
-            None => Ok(None),
-            Some(b) => <[u8; 8]>::try_from(b)
-                .map(|b| Some(u64::from_le_bytes(b)))
-                .map_err(|_| {
-                    StateError::corruption(
-                        format!("{:?}", self.path()),
-                        "generation is not 8 bytes",
-                    )
-                }),
-        }
     }
 
     #[inline]

@@ -29,7 +29,7 @@ use std::ops::Bound;
 
 use arrayvec::ArrayVec;
 
-use super::node_alloc::NodeBox;
+use crate::state::mem::node_alloc::NodeBox;
 
 /// Entries per leaf and children per inner node.
 const CAP: usize = 64;
@@ -125,7 +125,7 @@ fn prefetch<K, T>(items: &[T]) {
     if std::mem::size_of::<K>() * GROUP <= 64 || bytes > PREFETCH_MAX {
         return;
     }
-    super::prefetch::lines(items.as_ptr(), bytes);
+    crate::state::mem::prefetch::lines(items.as_ptr(), bytes);
 }
 
 /// Number of keys `< k`: the insertion point of `k`.
