@@ -43,10 +43,15 @@ fn bounded_by_keys_active_within_ttl() {
     let mut rss_early = None;
     for i in 0..events {
         t.advance_to(i as i64).unwrap_or_else(|e| panic!("{e}"));
-        t.update(key(i), |c| *c += 1).unwrap_or_else(|e| panic!("{e}"));
+        t.update(key(i), |c| *c += 1)
+            .unwrap_or_else(|e| panic!("{e}"));
         if i % 1_000 == 999 {
             peak = peak.max(t.len());
-            assert!(t.len() <= BOUND, "{} live entries at event {i}, bound {BOUND}", t.len());
+            assert!(
+                t.len() <= BOUND,
+                "{} live entries at event {i}, bound {BOUND}",
+                t.len()
+            );
             assert!(t.queued() <= BOUND, "{} queued at event {i}", t.queued());
         }
         if i == 1_000_000 {
@@ -56,7 +61,10 @@ fn bounded_by_keys_active_within_ttl() {
     // Keys active within the last TTL are all there, and readable.
     let last = events - 1;
     assert!(t.get(key(last)).is_some());
-    assert!(peak > (TTL as u64 / STRIDE) as usize, "peak {peak}: the stream kept too little");
+    assert!(
+        peak > (TTL as u64 / STRIDE) as usize,
+        "peak {peak}: the stream kept too little"
+    );
     if let (Some(early), Some(late)) = (rss_early, rss()) {
         assert!(
             late <= early + 16 * 1024 * 1024,
