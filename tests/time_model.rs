@@ -258,7 +258,7 @@ struct TableSubject<B: NativeBackend> {
 
 impl<B: NativeBackend> Subject for TableSubject<B> {
     fn put(&mut self, k: u8, v: u32) -> Result<(), StateError> {
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             self.table.put(k, v).map(drop)
         } else {
             self.table.update(k, |x| *x = v)
@@ -524,4 +524,27 @@ proptest! {
             Box::new(StoreSubject { store: TtlStore::new(inner, cfg) })
         })?;
     }
+}
+
+/// More due instants than one advance pops one by one: the rest are split
+/// off; order and counts must not change.
+#[test]
+fn many_due_instants_fire_in_order() {
+    let mut q: TimerQueue<u32> = TimerQueue::new();
+    let mut model = BTreeSet::new();
+    for i in 0..5_000u32 {
+        let t = i64::from((i * 7919) % 3_001) - 1_500;
+        let k = i % 3;
+        assert_eq!(q.register(t, k), model.insert((t, k)));
+    }
+    for wm in [-1_490i64, -1_400, -1_000, 0, 1, 2, 1_000, i64::MAX] {
+        let fired: Vec<(i64, u32)> = q.advance_to(wm).unwrap().collect();
+        let expect: Vec<(i64, u32)> = model.iter().copied().filter(|(t, _)| *t <= wm).collect();
+        for e in &expect {
+            model.remove(e);
+        }
+        assert_eq!(fired, expect, "at watermark {wm}");
+        assert_eq!(q.len(), model.len());
+    }
+    assert!(q.is_empty());
 }

@@ -49,10 +49,13 @@ impl<K: Ord> Bucket<K> {
 ///   when several keys share the instant). Registering a timer that is
 ///   already there changes nothing (timers are a set, as in Flink).
 /// - `advance_to(wm)`: `O(1)` when nothing is due (a look at the first
-///   time); otherwise the due prefix is split off the map in one step
-///   (`BTreeMap::split_off`, `O(log n)` plus work proportional to the
-///   smaller side) and handed out by walking it, so each fired timer costs
-///   `O(1)` amortized. Unfired timers cost nothing.
+///   time). Due instants are removed from the front of the tree: the first
+///   32 one by one (`BTreeMap::first_entry`, a walk down the left edge
+///   that compares no keys, about 4 nodes deep at 1M instants, with
+///   amortized-constant rebalancing), the rest in one `split_off`
+///   (`O(log n)` plus work proportional to the part it hands out), so a
+///   fired timer costs `O(1)` amortized when many fire at once and one
+///   short walk otherwise, never anything per unfired timer.
 ///
 /// Buckets are kept sorted as they fill rather than sorted once when they
 /// fire: that keeps `delete` at `O(log n)` even when many timers share an
@@ -253,21 +256,36 @@ impl<K: Ord> TimerQueue<K> {
     pub fn advance_to(&mut self, watermark: i64) -> Result<Fired<K>> {
         check_forward("timer watermark", self.watermark, watermark)?;
         self.watermark = Some(watermark);
-        let due_any = self.next_time().is_some_and(|t| t <= watermark);
-        if !due_any {
-            return Ok(Fired::empty());
-        }
-        let due = match watermark.checked_add(1) {
-            Some(first_kept) => {
-                let kept = self.buckets.split_off(&first_kept);
-                std::mem::replace(&mut self.buckets, kept)
+        // Due instants one by one from the front of the tree, then, past
+        // FRONT_POPS of them, the rest in one `split_off`: a pop costs the
+        // walk down the left edge (no key comparisons), a split is dearer
+        // but is amortized over the many instants it hands out.
+        let mut head = Vec::new();
+        let mut count = 0usize;
+        let mut tail = BTreeMap::new();
+        while let Some(first) = self.buckets.first_entry() {
+            if *first.key() > watermark {
+                break;
             }
-            None => std::mem::take(&mut self.buckets),
-        };
-        let count: usize = due.values().map(Bucket::len).sum();
+            if head.len() == FRONT_POPS {
+                tail = match watermark.checked_add(1) {
+                    Some(first_kept) => {
+                        let kept = self.buckets.split_off(&first_kept);
+                        std::mem::replace(&mut self.buckets, kept)
+                    }
+                    None => std::mem::take(&mut self.buckets),
+                };
+                count += tail.values().map(Bucket::len).sum::<usize>();
+                break;
+            }
+            let (t, bucket) = first.remove_entry();
+            count += bucket.len();
+            head.push((t, bucket));
+        }
         self.len -= count;
         Ok(Fired {
-            buckets: due.into_iter(),
+            head: head.into_iter(),
+            tail: tail.into_iter(),
             current: None,
             remaining: count,
         })
@@ -358,10 +376,15 @@ where
     }
 }
 
+/// Due instants an `advance_to` pops one by one before it splits the rest
+/// off in one step.
+const FRONT_POPS: usize = 32;
+
 /// The timers fired by one [`TimerQueue::advance_to`], in `(time, key)`
 /// order. Owns them: see `advance_to`.
 pub struct Fired<K> {
-    buckets: btree_map::IntoIter<i64, Bucket<K>>,
+    head: std::vec::IntoIter<(i64, Bucket<K>)>,
+    tail: btree_map::IntoIter<i64, Bucket<K>>,
     current: Option<(i64, BucketIter<K>)>,
     remaining: usize,
 }
@@ -369,16 +392,6 @@ pub struct Fired<K> {
 enum BucketIter<K> {
     One(Option<K>),
     Many(btree_set::IntoIter<K>),
-}
-
-impl<K> Fired<K> {
-    fn empty() -> Self {
-        Fired {
-            buckets: BTreeMap::new().into_iter(),
-            current: None,
-            remaining: 0,
-        }
-    }
 }
 
 impl<K> Iterator for Fired<K> {
@@ -396,7 +409,7 @@ impl<K> Iterator for Fired<K> {
                     return Some((*t, k));
                 }
             }
-            let (t, bucket) = self.buckets.next()?;
+            let (t, bucket) = self.head.next().or_else(|| self.tail.next())?;
             let it = match bucket {
                 Bucket::One(k) => BucketIter::One(Some(k)),
                 Bucket::Many(set) => BucketIter::Many(set.into_iter()),

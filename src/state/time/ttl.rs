@@ -280,12 +280,14 @@ impl Expiry {
     }
 }
 
-/// One entry of a [`TtlTable`]: the value, when it was last updated, and
-/// the time of its item in the expiry queue.
+/// One entry of a [`TtlTable`]: the value and when it was last updated.
+///
+/// An entry has one item in the expiry queue, plus one per earlier life of
+/// its key (deleted, then written again before the queue reached the old
+/// item); an extra item only makes cleanup look at the entry once more.
 struct Entry<V> {
     value: V,
     updated: Cell<i64>,
-    queued: i64,
 }
 
 /// The 16-byte header in front of a TTL entry's value in snapshots.
@@ -417,8 +419,10 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
         self.table.is_empty()
     }
 
-    /// Items in the expiry queue: one per entry, plus one per entry deleted
-    /// since its item was last reached.
+    /// Items in the expiry queue: one per entry, plus one per key deleted
+    /// and written again before the queue reached its old item (such an
+    /// extra item stays while the key lives, and goes when it expires or
+    /// is deleted: entries carry no queue position, which keeps them small).
     pub fn queued(&self) -> usize {
         self.queue.len()
     }
@@ -475,7 +479,6 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
             Entry {
                 value: make(),
                 updated: Cell::new(now),
-                queued: back,
             }
         })?;
         if created {
@@ -505,7 +508,6 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
         self.table.upsert_encoded(repr.clone(), || Entry {
             value,
             updated: Cell::new(now),
-            queued: back,
         })?;
         self.queue.push_back((back, repr));
         Ok(None)
@@ -548,23 +550,18 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
                 Some((t, _)) if self.expiry.is_expired(*t, now) => {}
                 _ => break,
             }
-            let Some((t, repr)) = self.queue.pop_front() else {
+            let Some((_, repr)) = self.queue.pop_front() else {
                 break;
             };
-            let back = self.queue.back().map(|b| b.0);
-            let Some(e) = self.table.get_mut_encoded(&repr) else {
+            let Some(e) = self.table.get_encoded(&repr) else {
                 continue; // deleted since it was queued
             };
-            if e.queued != t {
-                continue; // an older item of a key deleted and written again
-            }
             let updated = e.updated.get();
             if self.expiry.is_expired(updated, now) {
                 self.table.delete_encoded(&repr);
                 removed += 1;
             } else {
-                let q = back.map_or(updated, |b| b.max(updated));
-                e.queued = q;
+                let q = self.queue.back().map_or(updated, |b| b.0.max(updated));
                 self.queue.push_back((q, repr));
             }
         }
@@ -632,7 +629,6 @@ impl<K: Key, V: Value, B: NativeBackend> TtlTable<K, V, B> {
             Ok(Entry {
                 value: V::from_snapshot_bytes(rest)?,
                 updated: Cell::new(updated),
-                queued: updated,
             })
         })?;
         let mut expiry = Expiry::new(config);
