@@ -6,10 +6,14 @@
 //!   next [`OPS`] random lookups (`get`) or overwrites (`put`) of present
 //!   keys.
 //!   Target: TTL within 1.15x of plain.
-//! - `time_timers_1M/{register,fire}`: per timer, with 1M timers pending:
-//!   `register` adds timers at random times to a queue of 1M; `fire`
-//!   advances the watermark one instant per timer through a queue holding
-//!   1M timers at distinct times (each advance fires one).
+//! - `time_timers_1M/*`: per timer, with 1M timers pending:
+//!   `register_and_delete` registers a timer at a random time and deletes
+//!   the oldest registered one (both at random places of the tree);
+//!   `fire_and_rearm` advances the watermark one instant, which fires one
+//!   timer, and registers it again 1M instants later.
+//! - `time_table_1M/plain24_get`: the plain table with 24-byte entries
+//!   (`[u64; 2]` values, the size of a TTL entry) to tell the cost of the
+//!   larger entry from that of the TTL check.
 //! - `time_window_agg/{timers,retain}/{10K,1M}`: the `window_agg` operator
 //!   (tumbling windows of 1 000 ms over 256 users, an event per ms, 200 ms
 //!   of lateness) per event over streams of 10K and 1M events; `timers`
@@ -20,7 +24,6 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use laminar_core::state::time::{TimerQueue, TtlConfig, TtlTable};
@@ -86,6 +89,21 @@ fn bench_table(c: &mut Criterion) {
             black_box(sum)
         })
     });
+    let mut wide: Table<u64, [u64; 2], AHash> = Table::new();
+    for k in 0..KEYS {
+        wide.put(k, [k, 0]).unwrap_or_else(|e| panic!("{e}"));
+    }
+    g.bench_function("plain24_get", |b| {
+        b.iter(|| {
+            let mut sum = 0u64;
+            for &k in &probes[at..at + OPS] {
+                sum = sum.wrapping_add(wide.get(k).map_or(0, |v| v[0]));
+            }
+            at = (at + OPS) % PROBES;
+            black_box(sum)
+        })
+    });
+    drop(wide);
     g.bench_function("plain_put", |b| {
         b.iter(|| {
             for &k in &probes[at..at + OPS] {
@@ -115,40 +133,43 @@ fn queue(n: u64) -> TimerQueue<u64> {
 
 fn bench_timers(c: &mut Criterion) {
     let mut g = c.benchmark_group("time_timers_1M");
-    g.sample_size(10);
     g.throughput(Throughput::Elements(1));
-    g.bench_function("register", |b| {
-        b.iter_custom(|iters| {
-            let mut q = queue(KEYS);
-            let start = Instant::now();
-            for i in 0..iters {
-                let r = mix(i ^ 0x77);
-                q.register((r % (2 * KEYS)) as i64, r);
-            }
-            let t = start.elapsed();
-            black_box(q.len());
-            t
+    // 1M timers at random times; each iteration registers one more at a
+    // random time and deletes the oldest registered, so 1M stay pending.
+    let mut ring: Vec<(i64, u64)> = (0..KEYS)
+        .map(|i| ((mix(i ^ 0x77) % (4 * KEYS)) as i64, i))
+        .collect();
+    let mut q: TimerQueue<u64> = TimerQueue::new();
+    for &(t, k) in &ring {
+        q.register(t, k);
+    }
+    let mut next = KEYS;
+    g.bench_function("register_and_delete", |b| {
+        b.iter(|| {
+            let slot = (next % KEYS) as usize;
+            let t = (mix(next ^ 0x77) % (4 * KEYS)) as i64;
+            let new = (t, next);
+            let old = std::mem::replace(&mut ring[slot], new);
+            black_box(q.register(new.0, new.1));
+            black_box(q.delete(old.0, &old.1));
+            next += 1;
         })
     });
-    g.bench_function("fire", |b| {
-        b.iter_custom(|iters| {
-            let mut q = queue(KEYS + iters);
-            let start = Instant::now();
-            let mut fired = 0usize;
-            for i in 0..iters {
-                match q.advance_to(i as i64) {
-                    Ok(f) => {
-                        for (_, k) in f {
-                            black_box(k);
-                            fired += 1;
-                        }
-                    }
-                    Err(_) => return Duration::ZERO,
+    drop(q);
+    drop(ring);
+    // 1M timers at distinct instants; each iteration advances the
+    // watermark by one instant, which fires one timer, and re-arms it 1M
+    // instants later (at the far end of the queue), so 1M stay pending.
+    let mut q = queue(KEYS);
+    let mut wm: i64 = 0;
+    g.bench_function("fire_and_rearm", |b| {
+        b.iter(|| {
+            if let Ok(fired) = q.advance_to(wm) {
+                for (t, k) in fired {
+                    q.register(t + KEYS as i64, black_box(k));
                 }
             }
-            let t = start.elapsed();
-            assert_eq!(fired as u64, iters);
-            t
+            wm += 1;
         })
     });
     g.finish();
