@@ -126,6 +126,30 @@ impl TtlConfig {
         Ok(cfg)
     }
 
+    /// What `#[state(ttl = ..)]` fields get (`ttl` is checked positive at
+    /// compile time; a non-positive one would mean "never expires").
+    pub(crate) fn from_attribute(
+        ttl: i64,
+        read_and_write: bool,
+        return_expired: bool,
+        processing: bool,
+    ) -> Self {
+        TtlConfig {
+            ttl: if ttl > 0 { ttl } else { i64::MAX },
+            update: if read_and_write {
+                TtlUpdate::OnReadAndWrite
+            } else {
+                TtlUpdate::OnCreateAndWrite
+            },
+            visibility: if return_expired {
+                TtlVisibility::ReturnExpiredIfNotCleanedUp
+            } else {
+                TtlVisibility::NeverReturnExpired
+            },
+            clock: processing.then(|| Arc::new(super::SystemClock) as Arc<dyn Clock>),
+        }
+    }
+
     /// The same settings with another update type.
     pub fn with_update(mut self, update: TtlUpdate) -> Self {
         self.update = update;
@@ -392,6 +416,22 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
     /// The table's TTL settings.
     pub fn config(&self) -> &TtlConfig {
         &self.expiry.config
+    }
+
+    /// Makes a processing-time table read `clock` from now on (for example
+    /// a [`ManualClock`](super::ManualClock) in a test of a `#[state_store]`
+    /// struct whose field says `ttl_time = processing`, which starts on the
+    /// [`SystemClock`](super::SystemClock)). The table's entries keep their
+    /// times, and its next write compares the new clock with the last
+    /// write's time. [`StateError::InvalidArgument`] on an event-time table.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) -> Result<()> {
+        if self.expiry.config.clock.is_none() {
+            return Err(StateError::InvalidArgument(
+                "set_clock on an event-time TTL table: it follows its watermark".into(),
+            ));
+        }
+        self.expiry.config.clock = Some(clock);
+        Ok(())
     }
 
     /// The time reads compare against now.
