@@ -70,3 +70,21 @@ pub fn check(input: &Input, mmap: bool, errors: &mut Vec<syn::Error>) {
         }
     }
 }
+
+/// TTL options: only on table fields, only on in-memory backends.
+pub fn check_ttl(input: &Input, mmap: bool, errors: &mut Vec<syn::Error>) {
+    for f in &input.fields {
+        let Some(ttl) = &f.ttl else { continue };
+        if f.key.is_none() {
+            errors.push(syn::Error::new(
+                ttl.span,
+                "`ttl` applies to table fields: add `key = <key type>` (a single value does not expire)",
+            ));
+        } else if mmap {
+            errors.push(syn::Error::new(
+                ttl.span,
+                "`ttl` needs an in-memory backend (`BTree` or `AHash`): `Mmap` tables keep no native entries to stamp; for persistent state that expires, wrap an `MmapStateStore` in `laminar_core::state::time::TtlStore`",
+            ));
+        }
+    }
+}
