@@ -35,7 +35,7 @@ pub struct FieldAttr {
 }
 
 enum Item {
-    Key(Ident, Type),
+    Key(Ident, Box<Type>),
     Ttl(Ident, i64),
     /// A `ttl_*` option: its name and whether it picks the non-default choice.
     Option(Ident, bool),
@@ -84,7 +84,7 @@ impl Parse for Item {
                     format!("expected a key type after `key =`; {ACCEPTED}"),
                 )
             })?;
-            return Ok(Item::Key(name, ty));
+            return Ok(Item::Key(name, Box::new(ty)));
         }
         if text == "ttl" {
             let bad = |span| {
@@ -155,7 +155,7 @@ pub fn parse(attrs: &[Attribute], errors: &mut Vec<syn::Error>) -> FieldAttr {
                                     "duplicate `key` for this field",
                                 ));
                             } else {
-                                out.key = Some(ty);
+                                out.key = Some(*ty);
                             }
                         }
                         Item::Ttl(name, ttl) => {

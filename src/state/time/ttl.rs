@@ -195,14 +195,52 @@ pub(crate) struct Expiry {
     /// (processing time); `i64::MIN` before either.
     now: i64,
     started: bool,
+    /// Event time: an entry updated before this is hidden from reads
+    /// (`i64::MIN`, hiding nothing, under `ReturnExpiredIfNotCleanedUp`).
+    /// Precomputed when the watermark moves, so a read makes one compare.
+    read_cutoff: i64,
+}
+
+/// The oldest update time that is not expired at `now`: entries updated
+/// before it are expired (`i64::MIN` when none can be).
+#[inline]
+fn cutoff(now: i64, ttl: i64) -> i64 {
+    let c = i128::from(now) - i128::from(ttl) + 1;
+    i64::try_from(c).unwrap_or(if c < 0 { i64::MIN } else { i64::MAX })
 }
 
 impl Expiry {
     pub(crate) fn new(config: TtlConfig) -> Self {
-        Expiry {
+        let mut e = Expiry {
             config,
             now: i64::MIN,
             started: false,
+            read_cutoff: i64::MIN,
+        };
+        e.set_now(i64::MIN, false);
+        e
+    }
+
+    fn set_now(&mut self, now: i64, started: bool) {
+        self.now = now;
+        self.started = started;
+        self.read_cutoff = match self.config.visibility {
+            TtlVisibility::NeverReturnExpired => cutoff(now, self.config.ttl),
+            TtlVisibility::ReturnExpiredIfNotCleanedUp => i64::MIN,
+        };
+    }
+
+    /// Entries updated before this are hidden from reads now.
+    #[inline]
+    pub(crate) fn read_cutoff(&self) -> i64 {
+        match &self.config.clock {
+            None => self.read_cutoff,
+            Some(clock) => match self.config.visibility {
+                TtlVisibility::NeverReturnExpired => {
+                    cutoff(clock.now().max(self.now), self.config.ttl)
+                }
+                TtlVisibility::ReturnExpiredIfNotCleanedUp => i64::MIN,
+            },
         }
     }
 
@@ -226,8 +264,7 @@ impl Expiry {
                 self.started.then_some(self.now),
                 t,
             )?;
-            self.now = t;
-            self.started = true;
+            self.set_now(t, true);
         }
         Ok(self.now)
     }
@@ -243,8 +280,7 @@ impl Expiry {
             self.started.then_some(self.now),
             watermark,
         )?;
-        self.now = watermark;
-        self.started = true;
+        self.set_now(watermark, true);
         Ok(())
     }
 
@@ -288,8 +324,7 @@ impl Expiry {
             }
         };
         if self.config.clock.is_none() {
-            self.now = now;
-            self.started = started;
+            self.set_now(now, started);
         }
         Ok(())
     }
@@ -298,8 +333,7 @@ impl Expiry {
     /// entries it holds.
     pub(crate) fn cover(&mut self, updated: i64) {
         if self.config.clock.is_none() && updated > self.now {
-            self.now = updated;
-            self.started = true;
+            self.set_now(updated, true);
         }
     }
 }
@@ -473,25 +507,20 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
         self.table.size_bytes() + self.queue.len() * std::mem::size_of::<(i64, K::Repr)>()
     }
 
-    #[inline]
-    fn live(&self, e: &Entry<V>, now: i64) -> bool {
-        if !self.expiry.visible(e.updated.get(), now) {
-            return false;
-        }
-        if self.expiry.refresh_on_read() {
-            e.updated.set(now.max(e.updated.get()));
-        }
-        true
-    }
-
     /// The value of `key` if present and (by default) not expired; restarts
     /// its TTL under [`TtlUpdate::OnReadAndWrite`].
     #[inline]
     pub fn get(&self, key: K::Ref<'_>) -> Option<&V> {
         let repr = self.table.encode_key(key)?;
         let e = self.table.get_encoded(&repr)?;
-        let now = self.expiry.read_now();
-        self.live(e, now).then_some(&e.value)
+        if e.updated.get() < self.expiry.read_cutoff() {
+            return None;
+        }
+        if self.expiry.refresh_on_read() {
+            let now = self.expiry.read_now();
+            e.updated.set(now.max(e.updated.get()));
+        }
+        Some(&e.value)
     }
 
     /// `true` if [`get`](Self::get) would return a value (and, like it,
