@@ -199,6 +199,8 @@ pub(crate) struct Expiry {
     /// (`i64::MIN`, hiding nothing, under `ReturnExpiredIfNotCleanedUp`).
     /// Precomputed when the watermark moves, so a read makes one compare.
     read_cutoff: i64,
+    /// Event time: an entry updated before this is expired.
+    exp_cutoff: i64,
 }
 
 /// The oldest update time that is not expired at `now`: entries updated
@@ -216,6 +218,7 @@ impl Expiry {
             now: i64::MIN,
             started: false,
             read_cutoff: i64::MIN,
+            exp_cutoff: i64::MIN,
         };
         e.set_now(i64::MIN, false);
         e
@@ -224,10 +227,20 @@ impl Expiry {
     fn set_now(&mut self, now: i64, started: bool) {
         self.now = now;
         self.started = started;
+        self.exp_cutoff = cutoff(now, self.config.ttl);
         self.read_cutoff = match self.config.visibility {
             TtlVisibility::NeverReturnExpired => cutoff(now, self.config.ttl),
             TtlVisibility::ReturnExpiredIfNotCleanedUp => i64::MIN,
         };
+    }
+
+    /// Entries updated before this are expired now.
+    #[inline]
+    pub(crate) fn exp_cutoff(&self) -> i64 {
+        match &self.config.clock {
+            None => self.exp_cutoff,
+            Some(clock) => cutoff(clock.now().max(self.now), self.config.ttl),
+        }
     }
 
     /// Entries updated before this are hidden from reads now.
@@ -612,11 +625,11 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
     /// Examines up to `max` due items of the expiry queue; returns how many
     /// expired entries it removed.
     pub fn cleanup(&mut self, max: usize) -> usize {
-        let now = self.expiry.read_now();
+        let cut = self.expiry.exp_cutoff();
         let mut removed = 0;
         for _ in 0..max {
             match self.queue.front() {
-                Some((t, _)) if self.expiry.is_expired(*t, now) => {}
+                Some((t, _)) if *t < cut => {}
                 _ => break,
             }
             let Some((_, repr)) = self.queue.pop_front() else {
@@ -626,7 +639,7 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
                 continue; // deleted since it was queued
             };
             let updated = e.updated.get();
-            if self.expiry.is_expired(updated, now) {
+            if updated < cut {
                 self.table.delete_encoded(&repr);
                 removed += 1;
             } else {
