@@ -492,7 +492,7 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
     /// table (it follows its clock). Nothing changes on error.
     pub fn advance_to(&mut self, watermark: i64) -> Result<()> {
         self.expiry.advance_to(watermark)?;
-        self.cleanup(CLEANUP_PER_WRITE);
+        self.cleanup_step();
         Ok(())
     }
 
@@ -550,9 +550,10 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
     ///
     /// Fails on a processing-time clock that went back
     /// ([`StateError::Time`]) or a full dictionary.
+    #[inline]
     pub fn upsert(&mut self, key: K::Ref<'_>, mut make: impl FnMut() -> V) -> Result<&mut V> {
         let now = self.expiry.write_now()?;
-        self.cleanup(CLEANUP_PER_WRITE);
+        self.cleanup_step();
         let repr = self.table.intern_key(key)?;
         let back = self.queue.back().map_or(now, |b| b.0.max(now));
         let mut created = false;
@@ -576,9 +577,10 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
 
     /// Inserts or replaces the value of `key` (a write); returns the
     /// previous value if a read would have returned it.
+    #[inline]
     pub fn put(&mut self, key: K::Ref<'_>, value: V) -> Result<Option<V>> {
         let now = self.expiry.write_now()?;
-        self.cleanup(CLEANUP_PER_WRITE);
+        self.cleanup_step();
         let repr = self.table.intern_key(key)?;
         if let Some(e) = self.table.get_mut_encoded(&repr) {
             let was_visible = self.expiry.visible(e.updated.get(), now);
@@ -620,6 +622,16 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
             .iter()
             .filter(move |(_, e)| self.expiry.visible(e.updated.get(), now))
             .map(|(k, e)| (k, &e.value))
+    }
+
+    /// The cleanup of one write: a look at the front of the queue, and
+    /// [`cleanup`](Self::cleanup) only if an item there is due.
+    #[inline]
+    fn cleanup_step(&mut self) {
+        let cut = self.expiry.exp_cutoff();
+        if self.queue.front().is_some_and(|(t, _)| *t < cut) {
+            self.cleanup(CLEANUP_PER_WRITE);
+        }
     }
 
     /// Examines up to `max` due items of the expiry queue; returns how many
