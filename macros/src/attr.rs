@@ -70,11 +70,12 @@ impl Parse for Item {
             ));
         }
         if !input.peek(Token![=]) {
-            let form = if is_ttl { TTL_ACCEPTED } else { ACCEPTED };
-            return Err(syn::Error::new(
-                name.span(),
-                format!("expected `{name} = ..`; {form}"),
-            ));
+            let msg = if is_ttl {
+                format!("expected `{name} = ..`; {TTL_ACCEPTED}")
+            } else {
+                format!("expected `key = <type>`; {ACCEPTED}")
+            };
+            return Err(syn::Error::new(name.span(), msg));
         }
         input.parse::<Token![=]>()?;
         if text == "key" {
@@ -90,7 +91,7 @@ impl Parse for Item {
             let bad = |span| {
                 syn::Error::new(
                     span,
-                    format!("`ttl` must be a positive integer that fits an i64, in the table's time unit (milliseconds by convention), e.g. `ttl = 60_000`; {TTL_ACCEPTED}"),
+                    "`ttl` must be a positive integer literal that fits an i64, in the table's time unit (milliseconds by convention), e.g. `ttl = 60_000`",
                 )
             };
             let lit: syn::Lit = input.parse().map_err(|e| bad(e.span()))?;

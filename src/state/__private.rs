@@ -6,12 +6,21 @@ pub use crate::state::error::{Result, StateError};
 pub use crate::state::key::Key;
 pub use crate::state::snapshot::StateSnapshot;
 pub use crate::state::store::{decode_value, encode_value};
+pub use crate::state::time::TtlTable;
 #[cfg(any(
     all(feature = "ahash", not(laminar_default_backend = "btree")),
     all(feature = "btree", not(laminar_default_backend = "ahash"))
 ))]
 pub use crate::state::typed::DefaultBackend;
-pub use crate::state::time::TtlTable;
+
+/// `Ok` if `table`'s watermark can move to `watermark` (used by the
+/// generated `advance_ttl_to`, which checks every table before moving any).
+pub fn ttl_check_advance<K: Key, V, B: crate::state::typed::NativeBackend>(
+    table: &TtlTable<K, V, B>,
+    watermark: i64,
+) -> Result<()> {
+    table.check_advance(watermark)
+}
 pub use crate::state::typed::{layout, Backend, Table, Value};
 pub use ::core;
 pub use ::std;

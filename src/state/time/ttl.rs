@@ -282,6 +282,19 @@ impl Expiry {
         Ok(self.now)
     }
 
+    pub(crate) fn check_advance(&self, watermark: i64) -> Result<()> {
+        if self.config.clock.is_some() {
+            return Err(StateError::InvalidArgument(
+                "advance_to on a processing-time TTL table: it follows its clock".into(),
+            ));
+        }
+        check_forward(
+            "watermark of a TTL table",
+            self.started.then_some(self.now),
+            watermark,
+        )
+    }
+
     pub(crate) fn advance_to(&mut self, watermark: i64) -> Result<()> {
         if self.config.clock.is_some() {
             return Err(StateError::InvalidArgument(
@@ -494,6 +507,11 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
         self.expiry.advance_to(watermark)?;
         self.cleanup_step();
         Ok(())
+    }
+
+    /// What [`advance_to`](Self::advance_to) would fail with, without moving.
+    pub(crate) fn check_advance(&self, watermark: i64) -> Result<()> {
+        self.expiry.check_advance(watermark)
     }
 
     /// Entries held, expired ones not cleaned up yet included.
