@@ -11,6 +11,7 @@ use bytes::Bytes;
 use laminar_core::state::time::{
     ManualClock, TimerQueue, TtlConfig, TtlStore, TtlTable, TtlUpdate, TtlVisibility,
 };
+#[cfg(any(feature = "btree", feature = "ahash"))]
 use laminar_core::state::typed::NativeBackend;
 use laminar_core::state::{InMemoryStore, StateError, StateSnapshot, StateStore};
 use proptest::prelude::*;
@@ -251,11 +252,13 @@ fn config(s: &Setup, clock: &ManualClock) -> TtlConfig {
         .unwrap_or_else(|e| panic!("config: {e}"))
 }
 
+#[cfg(any(feature = "btree", feature = "ahash"))]
 struct TableSubject<B: NativeBackend> {
     table: TtlTable<u8, u32, B>,
     cfg: TtlConfig,
 }
 
+#[cfg(any(feature = "btree", feature = "ahash"))]
 impl<B: NativeBackend> Subject for TableSubject<B> {
     fn put(&mut self, k: u8, v: u32) -> Result<(), StateError> {
         if k.is_multiple_of(2) {
