@@ -8,8 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
+#[cfg(any(feature = "btree", feature = "ahash"))]
+use laminar_core::state::time::TtlTable;
 use laminar_core::state::time::{
-    ManualClock, TimerQueue, TtlConfig, TtlStore, TtlTable, TtlUpdate, TtlVisibility,
+    ManualClock, TimerQueue, TtlConfig, TtlStore, TtlUpdate, TtlVisibility,
 };
 #[cfg(any(feature = "btree", feature = "ahash"))]
 use laminar_core::state::typed::NativeBackend;
