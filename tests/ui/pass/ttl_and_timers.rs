@@ -23,7 +23,22 @@ struct Dedup {
     timers: TimerQueue<u64>,
 }
 
+/// An ordered backend: TTL tables keep their scans-free API on it too.
+#[state_store(backend = BTree)]
+struct Ordered {
+    #[state(key = (String, i64), ttl = 10)]
+    rows: Vec<u8>,
+}
+
 fn main() -> Result<(), laminar_core::state::StateError> {
+    let mut o = Ordered::new();
+    o.advance_ttl_to(0)?;
+    o.rows_mut().put(("a", 1), vec![1])?;
+    let mut o2 = Ordered::from_snapshot(&o.snapshot()?)?;
+    assert_eq!(o2.rows().get(("a", 1)).map(Vec::len), Some(1));
+    o2.advance_ttl_to(10)?;
+    assert_eq!(o2.rows().get(("a", 1)), None);
+
     let mut d = Dedup::new();
     d.advance_ttl_to(0)?;
     d.seen_mut().put(7, 1)?;
