@@ -145,7 +145,7 @@ fn corrupt_timer_snapshots_are_errors() {
     q.register(1, 1);
     q.register(2, 2);
     let snap = q.snapshot().unwrap();
-    let (_, bytes) = &snap.data()[0];
+    let bytes = snap.entry(0).map(|(_, v)| v.to_vec()).unwrap_or_default();
     for cut in 0..bytes.len() {
         let s = StateSnapshot::new(vec![(b"timers".to_vec(), bytes[..cut].to_vec())]);
         assert!(TimerQueue::<u8>::from_snapshot(&s).is_err(), "cut at {cut}");
@@ -289,7 +289,7 @@ impl<B: NativeBackend> Subject for TableSubject<B> {
         self.table.write_snapshot("t", &mut entries)?;
         let bytes = StateSnapshot::new(entries).to_bytes()?;
         let snap = StateSnapshot::from_bytes(&bytes)?;
-        let (t, used) = TtlTable::read_snapshot("t", snap.data(), self.cfg.clone())?;
+        let (t, used) = TtlTable::read_snapshot("t", &snap, self.cfg.clone())?;
         assert_eq!(used, snap.len());
         self.table = t;
         Ok(())

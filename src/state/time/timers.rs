@@ -320,8 +320,8 @@ where
     /// A queue from a [`snapshot`](Self::snapshot), validated: bad bytes
     /// are a [`StateError`], never a panic.
     pub fn from_snapshot(snapshot: &crate::state::StateSnapshot) -> Result<Self> {
-        match snapshot.data() {
-            [(k, v)] if k.as_slice() == b"timers" => Self::from_snapshot_bytes(v),
+        match (snapshot.len(), snapshot.entry(0)) {
+            (1, Some((k, v))) if k == b"timers" => Self::from_snapshot_bytes(v),
             _ => Err(StateError::corruption(
                 "timer snapshot",
                 "expected exactly one entry named `timers`",

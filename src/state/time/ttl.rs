@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::clock::{check_forward, Clock};
 use crate::state::error::{Result, StateError};
 use crate::state::key::Key;
+use crate::state::snapshot::{SnapshotSink, SnapshotSource};
 use crate::state::typed::{layout, NativeBackend, Table, Value};
 
 /// How many due expiry-queue items every write (and every
@@ -709,7 +710,7 @@ impl<K: Key, V: Value, B: NativeBackend> TtlTable<K, V, B> {
     /// Appends the table to `out` under field `name`: dictionaries and live
     /// entries as [`layout`] describes (expired entries are left out), and
     /// the table's clock (`name 00 03`).
-    pub fn write_snapshot(&self, name: &str, out: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+    pub fn write_snapshot<S: SnapshotSink + ?Sized>(&self, name: &str, out: &mut S) -> Result<()> {
         let now = self.expiry.read_now();
         self.table.write_snapshot_with(name, out, |e| {
             let updated = e.updated.get();
@@ -720,17 +721,23 @@ impl<K: Key, V: Value, B: NativeBackend> TtlTable<K, V, B> {
             bytes.extend_from_slice(&e.value.to_snapshot_bytes()?);
             Ok(Some(bytes))
         })?;
-        out.push((layout::header(name, layout::TTL), self.expiry.to_bytes()));
-        Ok(())
+        let clock = self.expiry.to_bytes();
+        out.push_entry(
+            |key| key.extend_from_slice(&layout::header(name, layout::TTL)),
+            |sink| {
+                sink.extend(&clock);
+                Ok(())
+            },
+        )
     }
 
     /// Rebuilds a table with `config` from field `name` of a sorted
     /// snapshot's entries (as written by
     /// [`write_snapshot`](Self::write_snapshot)); returns it and how many
     /// entries it consumed. Every byte is validated.
-    pub fn read_snapshot(
+    pub fn read_snapshot<S: SnapshotSource + ?Sized>(
         name: &str,
-        entries: &[(Vec<u8>, Vec<u8>)],
+        entries: &S,
         config: TtlConfig,
     ) -> Result<(Self, usize)> {
         let location = format!("snapshot field `{name}` TTL clock");
@@ -745,9 +752,9 @@ impl<K: Key, V: Value, B: NativeBackend> TtlTable<K, V, B> {
         })?;
         let mut expiry = Expiry::new(config);
         let clock_key = layout::header(name, layout::TTL);
-        let at = entries.partition_point(|(k, _)| k.as_slice() < clock_key.as_slice());
-        match entries.get(at) {
-            Some((k, v)) if *k == clock_key => {
+        let at = entries.lower_bound(&clock_key);
+        match entries.entry_at(at) {
+            Some((k, v)) if k == clock_key.as_slice() => {
                 expiry.load(v, &location)?;
                 used += 1;
             }

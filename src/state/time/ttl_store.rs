@@ -332,10 +332,10 @@ impl<S: StateStore> StateStore for TtlStore<S> {
 
     fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
         let location = |n: usize| format!("TTL store snapshot entry {n}");
-        let mut entries = snapshot.into_data().into_iter().enumerate();
+        let mut entries = snapshot.iter().enumerate();
         let mut expiry = Expiry::new(self.expiry.config.clone());
         match entries.next() {
-            Some((_, (k, v))) if k == CLOCK_KEY => expiry.load(&v, &location(0))?,
+            Some((_, (k, v))) if k == CLOCK_KEY => expiry.load(v, &location(0))?,
             _ => {
                 return Err(StateError::corruption(
                     location(0),
@@ -355,7 +355,7 @@ impl<S: StateStore> StateStore for TtlStore<S> {
                     ))
                 }
             };
-            let (updated, value) = split_header(&v).ok_or_else(|| {
+            let (updated, value) = split_header(v).ok_or_else(|| {
                 StateError::corruption(location(n), "missing or malformed 16-byte time header")
             })?;
             let mut stored = Vec::with_capacity(HEADER + value.len());

@@ -11,6 +11,7 @@ use rkyv::{rancor, Archive, Deserialize};
 use super::backend::{Backend, NativeBackend, Ordered};
 use crate::state::error::{Result, StateError};
 use crate::state::key::{CompositeKey, DictionaryKeyEncoder, Key, KeyDicts};
+use crate::state::snapshot::{SnapshotSink, SnapshotSource, ValueSink};
 use crate::state::store::{decode_value, encode_value, CheckArchived, SerializeValue};
 
 /// A value type that typed tables can snapshot: archivable with rkyv and
@@ -25,6 +26,12 @@ pub trait Value: Sized {
     fn to_snapshot_bytes(&self) -> Result<Vec<u8>>;
     /// Validates and deserializes archived bytes.
     fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self>;
+    /// Appends the archived value to a snapshot entry (by default, the
+    /// bytes of [`to_snapshot_bytes`](Self::to_snapshot_bytes)).
+    fn write_snapshot_value(&self, out: &mut ValueSink<'_>) -> Result<()> {
+        out.extend(&self.to_snapshot_bytes()?);
+        Ok(())
+    }
 }
 
 impl<T> Value for T
@@ -37,6 +44,10 @@ where
     }
     fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self> {
         decode_value::<T>(bytes)
+    }
+    #[inline]
+    fn write_snapshot_value(&self, out: &mut ValueSink<'_>) -> Result<()> {
+        out.archive(self)
     }
 }
 
@@ -344,19 +355,27 @@ impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
 
     /// Appends dictionaries and the entries for which `encode` returns
     /// bytes to `out` under `name` (see [`layout`]).
-    pub(crate) fn write_snapshot_with(
+    pub(crate) fn write_snapshot_with<S: SnapshotSink + ?Sized>(
         &self,
         name: &str,
-        out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+        out: &mut S,
         mut encode: impl FnMut(&V) -> Result<Option<Vec<u8>>>,
     ) -> Result<()> {
         write_dicts(name, &self.dicts, out)?;
-        out.reserve(self.len());
+        out.reserve_entries(self.len());
+        let head = layout::header(name, layout::ENTRY);
         for (r, v) in B::iter(&self.map) {
             if let Some(bytes) = encode(v)? {
-                let mut key = layout::header(name, layout::ENTRY);
-                K::encode(r, &mut key);
-                out.push((key, bytes));
+                out.push_entry(
+                    |key| {
+                        key.extend_from_slice(&head);
+                        K::encode(r, key);
+                    },
+                    |sink| {
+                        sink.extend(&bytes);
+                        Ok(())
+                    },
+                )?;
             }
         }
         Ok(())
@@ -365,13 +384,13 @@ impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
     /// Rebuilds a table from field `name` of a sorted snapshot's entries,
     /// decoding each value with `decode`; returns it and how many entries it
     /// consumed.
-    pub(crate) fn read_snapshot_with(
+    pub(crate) fn read_snapshot_with<S: SnapshotSource + ?Sized>(
         name: &str,
-        entries: &[(Vec<u8>, Vec<u8>)],
+        entries: &S,
         mut decode: impl FnMut(&[u8]) -> Result<V>,
     ) -> Result<(Self, usize)> {
         let mut map = B::Map::<K::Repr, V>::default();
-        let (dicts, used) = read_field::<K>(name, entries, |repr, v| {
+        let (dicts, used) = read_field::<K, S>(name, entries, |repr, v| {
             let value = decode(v)?;
             Ok(B::insert(&mut map, repr, value).is_none())
         })?;
@@ -490,17 +509,37 @@ impl<K: Key, V: Value, B: NativeBackend> Table<K, V, B> {
     }
 
     /// Appends this table's dictionaries and entries to `out` under `name`
-    /// (see [`layout`]).
-    pub fn write_snapshot(&self, name: &str, out: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
-        self.write_snapshot_with(name, out, |v| v.to_snapshot_bytes().map(Some))
+    /// (see [`layout`]), straight into the sink's buffers.
+    pub fn write_snapshot<S: SnapshotSink + ?Sized>(&self, name: &str, out: &mut S) -> Result<()> {
+        write_dicts(name, &self.dicts, out)?;
+        out.reserve_entries(self.len());
+        let head = layout::header(name, layout::ENTRY);
+        for (r, v) in B::iter(&self.map) {
+            out.push_entry(
+                |key| {
+                    key.extend_from_slice(&head);
+                    K::encode(r, key);
+                },
+                |sink| v.write_snapshot_value(sink),
+            )?;
+        }
+        Ok(())
     }
 
     /// Rebuilds a table from the entries of field `name` in `entries` (a
     /// sorted snapshot's entries). Returns the table and how many entries it
     /// consumed. Every key, code and value is validated: bad bytes are a
     /// [`StateError`], never a panic.
-    pub fn read_snapshot(name: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(Self, usize)> {
-        Self::read_snapshot_with(name, entries, V::from_snapshot_bytes)
+    pub fn read_snapshot<S: SnapshotSource + ?Sized>(
+        name: &str,
+        entries: &S,
+    ) -> Result<(Self, usize)> {
+        let mut map = B::Map::<K::Repr, V>::default();
+        let (dicts, used) = read_field::<K, S>(name, entries, |repr, v| {
+            let value = V::from_snapshot_bytes(v)?;
+            Ok(B::insert(&mut map, repr, value).is_none())
+        })?;
+        Ok((Self::from_parts(map, dicts), used))
     }
 }
 
@@ -524,12 +563,20 @@ pub(super) fn encoded_dicts<D: KeyDicts>(dicts: &D) -> Result<Vec<Vec<u8>>> {
 pub(super) fn write_dicts<D: KeyDicts>(
     name: &str,
     dicts: &D,
-    out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    out: &mut (impl SnapshotSink + ?Sized),
 ) -> Result<()> {
+    let head = layout::header(name, layout::DICT);
     for (i, bytes) in encoded_dicts(dicts)?.into_iter().enumerate() {
-        let mut key = layout::header(name, layout::DICT);
-        key.push(i as u8);
-        out.push((key, bytes));
+        out.push_entry(
+            |key| {
+                key.extend_from_slice(&head);
+                key.push(i as u8);
+            },
+            |sink| {
+                sink.extend(&bytes);
+                Ok(())
+            },
+        )?;
     }
     Ok(())
 }
@@ -538,9 +585,9 @@ pub(super) fn write_dicts<D: KeyDicts>(
 /// snapshot's `entries`, validating every key and code; `insert` stores one
 /// entry and returns `false` if its key was already present. Returns the
 /// dictionaries and how many entries belonged to the field.
-pub(super) fn read_field<K: Key>(
+pub(super) fn read_field<K: Key, S: SnapshotSource + ?Sized>(
     name: &str,
-    entries: &[(Vec<u8>, Vec<u8>)],
+    entries: &S,
     mut insert: impl FnMut(K::Repr, &[u8]) -> Result<bool>,
 ) -> Result<(K::Dicts, usize)> {
     let dict_head = layout::header(name, layout::DICT);
@@ -548,10 +595,9 @@ pub(super) fn read_field<K: Key>(
     let location = |what: &str| format!("snapshot field `{name}` {what}");
 
     let mut used = 0usize;
-    let start = entries.partition_point(|(k, _)| k.as_slice() < dict_head.as_slice());
-    let rest = entries.get(start..).unwrap_or_default();
-    let mut dict_entries = rest
-        .iter()
+    let start = entries.lower_bound(&dict_head);
+    let mut dict_entries = (start..entries.entry_count())
+        .filter_map(|i| entries.entry_at(i))
         .take_while(|(k, _)| k.starts_with(&dict_head))
         .enumerate();
     let dicts = K::Dicts::load(&mut || {
@@ -576,10 +622,11 @@ pub(super) fn read_field<K: Key>(
     }
     K::validate_dicts(&dicts).map_err(|e| e.within(|| location("dictionaries")))?;
 
-    let start = entries.partition_point(|(k, _)| k.as_slice() < entry_head.as_slice());
-    let rest = entries.get(start..).unwrap_or_default();
-    let entries = rest.iter().take_while(|(k, _)| k.starts_with(&entry_head));
-    for (n, (k, v)) in entries.enumerate() {
+    let start = entries.lower_bound(&entry_head);
+    let rows = (start..entries.entry_count())
+        .filter_map(|i| entries.entry_at(i))
+        .take_while(|(k, _)| k.starts_with(&entry_head));
+    for (n, (k, v)) in rows.enumerate() {
         let at = |what: &str| location(&format!("entry {n} {what}"));
         let mut input = k.get(entry_head.len()..).unwrap_or_default();
         let repr = K::decode(&mut input).map_err(|e| e.within(|| at("key")))?;
