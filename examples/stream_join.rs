@@ -1,15 +1,18 @@
 //! Stream-stream interval join with `#[state_store]`:
 //! `orders JOIN payments ON order_id WHERE |order.ts - payment.ts| <= 5s`.
 //!
-//! Each side buffers its events under a time-ordered key `(event time, order
-//! id)` in an ordered `BTree` table, plus an `order id -> event time` index
-//! for the join probe. When the watermark advances, expired events are found
-//! and removed with a range scan over the time-ordered keys.
+//! Each side buffers its events by order id (`order id -> (event time,
+//! event)`), and registers one event-time timer per buffered event at the
+//! time it can no longer join (`event time + 5 s + 1 ms`) in a
+//! [`TimerQueue`] field, which is part of the snapshot like any value. When
+//! the watermark advances, the due timers name the events to drop: the work
+//! is proportional to what expires, never a scan of the buffers.
 //!
 //! The run is checked: a second run takes a snapshot halfway, round-trips it
 //! through bytes, restores it into a fresh state and continues; its output
 //! must equal the uninterrupted run's (the process exits non-zero otherwise).
 
+use laminar_core::state::time::TimerQueue;
 use laminar_core::state::{state_store, Result, StateSnapshot};
 
 const BOUND: i64 = 5_000;
@@ -28,19 +31,33 @@ struct Payment {
 
 #[state_store(backend = BTree)]
 struct JoinState {
-    /// Buffered orders by `(event time, order id)`.
-    #[state(key = (i64, u64))]
-    orders: Order,
-    /// Buffered payments by `(event time, order id)`.
-    #[state(key = (i64, u64))]
-    payments: Payment,
-    /// `order id -> event time` of buffered orders.
+    /// Buffered orders: `order id -> (event time, order)`.
     #[state(key = u64)]
-    order_time: i64,
-    /// `order id -> event time` of buffered payments.
+    orders: (i64, Order),
+    /// Buffered payments: `order id -> (event time, payment)`.
     #[state(key = u64)]
-    payment_time: i64,
+    payments: (i64, Payment),
+    /// When each buffered event expires, keyed `(side, order id)`.
+    expiries: TimerQueue<(Side, u64)>,
     watermark: i64,
+}
+
+/// Which buffer a timer belongs to.
+#[derive(
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+)]
+enum Side {
+    Order,
+    Payment,
 }
 
 /// One join result: `(order id, customer, amount, payment method)`.
@@ -88,27 +105,25 @@ impl JoinState {
     fn on_event(&mut self, e: Event, out: &mut Vec<Row>) -> Result<()> {
         let ts = match e {
             Event::Order { id, ts, order } => {
-                if let Some(&pts) = self.payment_time().get(id) {
-                    if let Some(p) = self.payments().get((pts, id)) {
-                        if (pts - ts).abs() <= BOUND {
-                            out.push((id, order.customer.clone(), order.amount, p.method.clone()));
-                        }
+                if let Some((pts, p)) = self.payments().get(id) {
+                    if (pts - ts).abs() <= BOUND {
+                        out.push((id, order.customer.clone(), order.amount, p.method.clone()));
                     }
                 }
-                self.order_time_mut().put(id, ts)?;
-                self.orders_mut().put((ts, id), order)?;
+                self.orders_mut().put(id, (ts, order))?;
+                self.expiries
+                    .register_after(ts, BOUND + 1, (Side::Order, id))?;
                 ts
             }
             Event::Payment { id, ts, payment } => {
-                if let Some(&ots) = self.order_time().get(id) {
-                    if let Some(o) = self.orders().get((ots, id)) {
-                        if (ts - ots).abs() <= BOUND {
-                            out.push((id, o.customer.clone(), o.amount, payment.method.clone()));
-                        }
+                if let Some((ots, o)) = self.orders().get(id) {
+                    if (ts - ots).abs() <= BOUND {
+                        out.push((id, o.customer.clone(), o.amount, payment.method.clone()));
                     }
                 }
-                self.payment_time_mut().put(id, ts)?;
-                self.payments_mut().put((ts, id), payment)?;
+                self.payments_mut().put(id, (ts, payment))?;
+                self.expiries
+                    .register_after(ts, BOUND + 1, (Side::Payment, id))?;
                 ts
             }
         };
@@ -116,33 +131,21 @@ impl JoinState {
         let wm = ts - 10_000;
         if wm > self.watermark {
             self.watermark = wm;
-            self.expire();
+            self.expire()?;
         }
         Ok(())
     }
 
-    /// Drops every buffered event that can no longer join: time-ordered keys
-    /// make that a range scan from the beginning up to `watermark - BOUND`.
-    fn expire(&mut self) {
-        let end = (self.watermark - BOUND, 0);
-        let expired: Vec<u64> = self
-            .orders()
-            .range((i64::MIN, 0), end)
-            .map(|((_, id), _)| id)
-            .collect();
-        for id in expired {
-            self.order_time_mut().delete(id);
+    /// Drops every buffered event that can no longer join (event time
+    /// before `watermark - BOUND`): exactly the timers that are due.
+    fn expire(&mut self) -> Result<()> {
+        for (_, (side, id)) in self.expiries.advance_to(self.watermark)? {
+            match side {
+                Side::Order => self.orders_mut().delete(id).map(drop),
+                Side::Payment => self.payments_mut().delete(id).map(drop),
+            };
         }
-        self.orders_mut().remove_range((i64::MIN, 0), end);
-        let expired: Vec<u64> = self
-            .payments()
-            .range((i64::MIN, 0), end)
-            .map(|((_, id), _)| id)
-            .collect();
-        for id in expired {
-            self.payment_time_mut().delete(id);
-        }
-        self.payments_mut().remove_range((i64::MIN, 0), end);
+        Ok(())
     }
 }
 
@@ -171,7 +174,7 @@ fn main() {
         }
     };
     println!(
-        "{} joined pairs out of {} orders; at most {peak} events buffered (expiry by range scan)",
+        "{} joined pairs out of {} orders; at most {peak} events buffered (expiry by event-time timers)",
         plain.len(),
         EVENTS / 2
     );

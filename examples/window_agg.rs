@@ -3,8 +3,11 @@
 //!
 //! State: one aggregate per `(region, window start)` (the region
 //! dictionary-encoded, so the key is an inline `(DictCode, i64)` in a hash
-//! table) and the watermark. Windows are emitted and dropped when the watermark
-//! passes their end.
+//! table), one event-time timer per open window at its end (a
+//! [`TimerQueue`] field, part of the snapshot like any value), and the
+//! watermark. When the watermark moves, the timers that are due say which
+//! windows to emit and drop: the work is proportional to the windows that
+//! close, never a scan of the table.
 //!
 //! The run is checked: a second run takes a snapshot halfway, round-trips it
 //! through bytes, restores it into a fresh state and continues; its output
@@ -13,6 +16,7 @@
 //! exits non-zero otherwise).
 
 use laminar_core::state::key::Dict;
+use laminar_core::state::time::TimerQueue;
 use laminar_core::state::{state_store, Result, StateSnapshot};
 
 const WINDOW: i64 = 10_000;
@@ -34,6 +38,8 @@ struct WindowAgg {
     /// `(region, window start)` -> aggregate of the open window.
     #[state(key = (Dict<String>, i64))]
     windows: Agg,
+    /// One timer per open window, at its end, keyed `(region, window start)`.
+    closes: TimerQueue<(String, i64)>,
     /// Largest event time seen minus the allowed lateness.
     watermark: i64,
 }
@@ -66,6 +72,11 @@ impl WindowAgg {
         if start + WINDOW <= self.watermark {
             return Ok(()); // late: its window was already emitted
         }
+        if !self.windows().contains((e.region, start)) {
+            // A new window: close it when the watermark reaches its end.
+            self.closes
+                .register_after(start, WINDOW, (e.region.to_owned(), start))?;
+        }
         self.windows_mut().update((e.region, start), |a| {
             a.count += 1;
             a.sum += e.amount;
@@ -73,25 +84,20 @@ impl WindowAgg {
         let wm = e.ts - LATENESS;
         if wm > self.watermark {
             self.watermark = wm;
-            self.close_windows(out);
+            self.close_windows(out)?;
         }
         Ok(())
     }
 
-    /// Emits and drops every window that ended at or before the watermark.
-    fn close_windows(&mut self, out: &mut Vec<Row>) {
-        let wm = self.watermark;
-        let mut closed = Vec::new();
-        self.windows_mut().retain(|(region, start), agg| {
-            if start + WINDOW <= wm {
-                closed.push((start, region.to_owned(), agg.count, agg.sum));
-                false
-            } else {
-                true
+    /// Emits and drops every window that ended at or before the watermark,
+    /// in (window end, region) order: the order the timers fire in.
+    fn close_windows(&mut self, out: &mut Vec<Row>) -> Result<()> {
+        for (_end, (region, start)) in self.closes.advance_to(self.watermark)? {
+            if let Some(agg) = self.windows_mut().delete((region.as_str(), start)) {
+                out.push((start, region, agg.count, agg.sum));
             }
-        });
-        closed.sort(); // hash order is arbitrary; emit in (window, region) order
-        out.extend(closed);
+        }
+        Ok(())
     }
 }
 
@@ -111,7 +117,12 @@ fn run(interrupt_at: Option<u64>) -> Result<Vec<Row>> {
         state.on_event(&event(i), &mut out)?;
     }
     state.watermark = i64::MAX;
-    state.close_windows(&mut out);
+    state.close_windows(&mut out)?;
+    if !state.windows().is_empty() || !state.closes.is_empty() {
+        return Err(laminar_core::state::StateError::InvalidArgument(
+            "state left after the final watermark".into(),
+        ));
+    }
     Ok(out)
 }
 

@@ -16,6 +16,8 @@ pub struct Field<'a> {
     pub attrs: Vec<&'a Attribute>,
     /// The key encoding if the field is a table.
     pub key: Option<Type>,
+    /// The TTL if the field is a table whose entries expire.
+    pub ttl: Option<attr::Ttl>,
 }
 
 /// The input struct.
@@ -41,6 +43,7 @@ impl<'a> Input<'a> {
                         vis: &f.vis,
                         attrs: f.attrs.iter().filter(|a| !attr::is_state(a)).collect(),
                         key: parsed.key,
+                        ttl: parsed.ttl,
                     });
                 }
             }

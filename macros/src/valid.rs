@@ -18,6 +18,7 @@ pub const HIDDEN_FIELD: &str = "__laminar_values";
 /// backend when `args` names none) to `errors`.
 pub fn check(input: &Input, args: &Args, errors: &mut Vec<syn::Error>) {
     fields(input, args::is_mmap(args), errors);
+    check_ttl(input, args::is_mmap(args), errors);
     if args.backend.is_none() && !args::has_default() {
         errors.push(syn::Error::new(
             proc_macro2::Span::call_site(),
@@ -80,6 +81,38 @@ fn fields(input: &Input, mmap: bool, errors: &mut Vec<syn::Error>) {
                     format!("table field `{name}` generates the accessor `{m}()`, which table field `{other}` also generates; rename one of them"),
                 ));
             }
+        }
+    }
+}
+
+/// Whole-struct method generated when a table field has an event-time TTL.
+pub const TTL_METHOD: &str = "advance_ttl_to";
+
+/// TTL options: only on table fields, only on in-memory backends; and no
+/// table field named like the method they generate.
+fn check_ttl(input: &Input, mmap: bool, errors: &mut Vec<syn::Error>) {
+    let event_ttl = input
+        .fields
+        .iter()
+        .any(|f| f.key.is_some() && f.ttl.as_ref().is_some_and(|t| !t.processing));
+    for f in &input.fields {
+        if event_ttl && f.key.is_some() && f.ident == TTL_METHOD {
+            errors.push(syn::Error::new_spanned(
+                f.ident,
+                format!("field `{TTL_METHOD}` collides with the generated method `{TTL_METHOD}()` of structs with event-time TTL tables; rename the field"),
+            ));
+        }
+        let Some(ttl) = &f.ttl else { continue };
+        if f.key.is_none() {
+            errors.push(syn::Error::new(
+                ttl.span,
+                "`ttl` applies to table fields: add `key = <key type>` (a single value does not expire)",
+            ));
+        } else if mmap {
+            errors.push(syn::Error::new(
+                ttl.span,
+                "`ttl` needs an in-memory backend (`BTree` or `AHash`): `Mmap` tables keep no native entries to stamp; for persistent state that expires, wrap an `MmapStateStore` in `laminar_core::state::time::TtlStore`",
+            ));
         }
     }
 }

@@ -8,14 +8,35 @@ pub use crate::state::snapshot::{
     SnapshotSink, SnapshotSource, StateSnapshot, StateSnapshotBuilder,
 };
 pub use crate::state::store::{decode_value, encode_value};
+pub use crate::state::time::TtlTable;
 #[cfg(any(
     all(feature = "ahash", not(laminar_default_backend = "btree")),
     all(feature = "btree", not(laminar_default_backend = "ahash"))
 ))]
 pub use crate::state::typed::DefaultBackend;
+
+/// `Ok` if `table`'s watermark can move to `watermark` (used by the
+/// generated `advance_ttl_to`, which checks every table before moving any).
+pub fn ttl_check_advance<K: Key, V, B: crate::state::typed::NativeBackend>(
+    table: &TtlTable<K, V, B>,
+    watermark: i64,
+) -> Result<()> {
+    table.check_advance(watermark)
+}
 pub use crate::state::typed::{layout, Backend, Table, Value};
 pub use ::core;
 pub use ::std;
+
+/// The TTL settings of a `#[state(key = K, ttl = N, ..)]` field (the macro
+/// has checked that `ttl` is a positive `i64` literal).
+pub fn ttl_config(
+    ttl: i64,
+    read_and_write: bool,
+    return_expired: bool,
+    processing: bool,
+) -> crate::state::time::TtlConfig {
+    crate::state::time::TtlConfig::from_attribute(ttl, read_and_write, return_expired, processing)
+}
 
 pub use crate::state::mem::huge_pages::slice_bytes_mapped as table_bytes_mapped;
 pub use crate::state::mem::node_alloc::bytes_in_use as node_bytes_in_use;

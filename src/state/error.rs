@@ -67,6 +67,12 @@ pub enum StateError {
     /// The operation is not supported by this backend or configuration.
     #[error("not supported: {0}")]
     NotSupported(String),
+
+    /// A time computation would leave the `i64` range (a timer or expiry
+    /// past `i64::MAX`), or a watermark or clock moved backwards (see
+    /// [`time`](crate::state::time)). Nothing was changed.
+    #[error("time error: {0}")]
+    Time(String),
 }
 
 impl StateError {

@@ -75,6 +75,7 @@ pub mod key;
 mod mem;
 pub mod snapshot;
 mod store;
+pub mod time;
 pub mod typed;
 
 #[doc(hidden)]
@@ -101,6 +102,9 @@ pub use self::backend::in_memory::InMemoryStore;
 pub use self::backend::mmap::MmapStateStore;
 
 pub use self::key::{ArchivedDictArchive, DictArchive};
+pub use self::time::{
+    Clock, ManualClock, SystemClock, TimerQueue, Timers, TtlConfig, TtlStore, TtlTable,
+};
 
 /// AHashMap-backed state store with O(1) lookups and zero-copy reads.
 #[cfg(feature = "ahash")]

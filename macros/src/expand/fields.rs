@@ -73,7 +73,10 @@ pub fn new(g: &Gen) -> TokenStream {
         match &f.key {
             Some(key) => {
                 let tt = g.table_ty(f, key);
-                quote!(#ident: <#tt>::new())
+                match g.ttl_config(f) {
+                    Some(config) => quote!(#ident: <#tt>::new(#config)),
+                    None => quote!(#ident: <#tt>::new()),
+                }
             }
             None => {
                 let ty = f.ty;
@@ -129,6 +132,39 @@ pub fn size_bytes(g: &Gen) -> TokenStream {
         /// Approximate memory of all tables, in bytes (see `Table::size_bytes`).
         #vis fn size_bytes(&self) -> #p::core::primitive::usize {
             0 #(#sizes)*
+        }
+    }
+}
+
+/// `advance_ttl_to(watermark)` when some table field has an event-time TTL:
+/// moves every such table's watermark, all or none.
+pub fn advance_ttl(g: &Gen) -> TokenStream {
+    let p = &g.p;
+    let vis = &g.input.item.vis;
+    let tables: Vec<(TokenStream, &syn::Ident)> = g
+        .input
+        .fields
+        .iter()
+        .filter(|f| f.ttl.as_ref().is_some_and(|t| !t.processing))
+        .filter_map(|f| Some((g.table_ty(f, f.key.as_ref()?), f.ident)))
+        .collect();
+    if tables.is_empty() {
+        return quote!();
+    }
+    let checks = tables
+        .iter()
+        .map(|(_, ident)| quote!(#p::ttl_check_advance(&self.#ident, __watermark)?;));
+    let advances = tables
+        .iter()
+        .map(|(tt, ident)| quote!(<#tt>::advance_to(&mut self.#ident, __watermark)?;));
+    quote! {
+        /// Moves the watermark of every event-time TTL table to
+        /// `watermark` (entries age against it). A watermark behind a
+        /// table's is a `StateError::Time`, and then no table moves.
+        #vis fn advance_ttl_to(&mut self, __watermark: #p::core::primitive::i64) -> #p::Result<()> {
+            #(#checks)*
+            #(#advances)*
+            #p::core::result::Result::Ok(())
         }
     }
 }

@@ -53,7 +53,19 @@ impl<'a> Gen<'a> {
         let ty = f.ty;
         let backend = &self.backend;
         let p = self.p_at(syn::spanned::Spanned::span(key));
+        if f.ttl.is_some() {
+            return quote_spanned!(syn::spanned::Spanned::span(key)=> #p::TtlTable<#key, #ty, #backend>);
+        }
         quote_spanned!(syn::spanned::Spanned::span(key)=> #p::Table<#key, #ty, #backend>)
+    }
+
+    /// The `TtlConfig` expression of a TTL table field.
+    pub fn ttl_config(&self, f: &Field) -> Option<TokenStream> {
+        let t = f.ttl.as_ref()?;
+        let p = &self.p;
+        let ttl = proc_macro2::Literal::i64_suffixed(t.ttl);
+        let (rw, re, pt) = (t.read_and_write, t.return_expired, t.processing);
+        Some(quote!(#p::ttl_config(#ttl, #rw, #re, #pt)))
     }
 
     /// The type a field is read into: its table type, or its written type.
@@ -132,6 +144,7 @@ pub fn generate(input: &Input, args: &Args) -> TokenStream {
     let snapshot = snapshot::methods(&g);
     let mmap_methods = if g.mmap { mmap::methods(&g) } else { quote!() };
     let size_bytes = fields::size_bytes(&g);
+    let advance_ttl = fields::advance_ttl(&g);
     quote! {
         #struct_def
 
@@ -150,6 +163,8 @@ pub fn generate(input: &Input, args: &Args) -> TokenStream {
             #mmap_methods
 
             #size_bytes
+
+            #advance_ttl
         }
     }
 }

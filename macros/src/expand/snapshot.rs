@@ -20,8 +20,9 @@ pub fn methods(g: &Gen) -> TokenStream {
         let tt = g.field_ty(f);
         if f.key.is_some() {
             writes.push(quote!(<#tt>::write_snapshot(&self.#ident, #label, &mut __entries)?;));
+            let config = g.ttl_config(f).map(|c| quote!(, #c));
             reads.push(quote! {
-                let (#local, __n) = <#tt>::read_snapshot(#label, __data)?;
+                let (#local, __n) = <#tt>::read_snapshot(#label, __data #config)?;
                 __used += __n;
             });
             assigns.push(quote!(<#tt>::assign(&mut self.#ident, #local)?;));

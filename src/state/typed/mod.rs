@@ -71,6 +71,54 @@
 //! | `open(dir)` (`Mmap` only)    | persistent state in directory `dir`: `<field>.table` per table field, `values.state` for single values; each file locked while open |
 //! | `flush()` (`Mmap` only)      | commits every file, atomically across them (a no-op for a state from `new()`); `open` rolls back or completes a flush that a crash interrupted |
 //!
+//! State that expires, and timers (module [`time`](crate::state::time)):
+//!
+//! - `#[state(key = K, ttl = N)]` makes the field a
+//!   [`TtlTable<K, V, Backend>`](crate::state::time::TtlTable) whose entries
+//!   expire `N` (a positive integer, in the table's time unit: milliseconds
+//!   by convention) after their last update; options `ttl_update =
+//!   create_and_write | read_and_write`, `ttl_visibility =
+//!   never_return_expired | return_expired` and `ttl_time = event |
+//!   processing` (the first of each is the default) follow Flink's
+//!   `StateTtlConfig`. In-memory backends only (`Mmap`: wrap an
+//!   `MmapStateStore` in [`TtlStore`](crate::state::time::TtlStore)). A
+//!   struct with event-time TTL tables gets `advance_ttl_to(watermark)`;
+//!   a processing-time table starts on the system clock
+//!   (`<field>_mut().set_clock(..)` swaps it, e.g. for a test). Expired
+//!   entries are left out of `snapshot()`.
+//! - A field of type [`TimerQueue<K>`](crate::state::time::TimerQueue) or
+//!   [`Timers<K>`](crate::state::time::Timers) is a single value like any
+//!   other: its timers and watermark are part of `snapshot()`/`restore()`.
+//!
+//! ```
+//! # #[cfg(all(feature = "macros", feature = "ahash"))] {
+//! use laminar_core::state::state_store;
+//! use laminar_core::state::time::TimerQueue;
+//!
+//! #[state_store(backend = AHash)]
+//! struct Dedup {
+//!     /// Event ids seen in the last minute of event time.
+//!     #[state(key = u64, ttl = 60_000)]
+//!     seen: (),
+//!     /// Reminders, fired by the watermark.
+//!     reminders: TimerQueue<u64>,
+//! }
+//!
+//! let mut d = Dedup::new();
+//! d.advance_ttl_to(0)?;
+//! d.seen_mut().put(42, ())?;
+//! d.reminders.register(30_000, 42);
+//! let mut restored = Dedup::from_snapshot(&d.snapshot()?)?;
+//! restored.advance_ttl_to(59_999)?;
+//! assert!(restored.seen().contains(42));
+//! let fired: Vec<_> = restored.reminders.advance_to(59_999)?.collect();
+//! assert_eq!(fired, [(30_000, 42)]);
+//! restored.advance_ttl_to(60_000)?;
+//! assert!(!restored.seen().contains(42)); // a minute after its write
+//! # }
+//! # Ok::<(), laminar_core::state::StateError>(())
+//! ```
+//!
 //! Keys are passed in borrowed form (`&str` for `String` and `Dict<String>`
 //! components, tuples of them for composite keys). A table field may not be
 //! named like a generated method, and `#[cfg]` on fields is rejected (the

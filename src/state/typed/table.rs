@@ -313,6 +313,91 @@ impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
     }
 }
 
+/// Access by encoded key, for wrappers in this crate (TTL tables).
+impl<K: Key, V, B: NativeBackend> Table<K, V, B> {
+    /// The representation of `key`, adding unknown dictionary components.
+    #[inline]
+    pub(crate) fn intern_key(&mut self, key: K::Ref<'_>) -> Result<K::Repr> {
+        K::intern(key, &mut self.dicts)
+    }
+
+    /// The value of an encoded key, mutably.
+    #[inline]
+    pub(crate) fn get_mut_encoded(&mut self, key: &K::Repr) -> Option<&mut V> {
+        B::get_mut(&mut self.map, key)
+    }
+
+    /// Removes an encoded key.
+    #[inline]
+    pub(crate) fn delete_encoded(&mut self, key: &K::Repr) -> Option<V> {
+        B::remove(&mut self.map, key)
+    }
+
+    /// The value of an encoded key, inserting `make()` first if absent.
+    #[inline]
+    pub(crate) fn upsert_encoded(
+        &mut self,
+        key: K::Repr,
+        make: impl FnOnce() -> V,
+    ) -> Result<&mut V> {
+        B::get_or_insert_with(&mut self.map, key, make).ok_or_else(|| {
+            StateError::corruption(
+                format!("typed {} table", B::NAME),
+                "internal invariant broken: an inserted key is not found",
+            )
+        })
+    }
+
+    /// Every entry by encoded key.
+    pub(crate) fn iter_encoded(&self) -> impl Iterator<Item = (&K::Repr, &V)> + '_ {
+        B::iter(&self.map)
+    }
+
+    /// Appends dictionaries and the entries for which `encode` returns
+    /// bytes to `out` under `name` (see [`layout`]).
+    pub(crate) fn write_snapshot_with<S: SnapshotSink + ?Sized>(
+        &self,
+        name: &str,
+        out: &mut S,
+        mut encode: impl FnMut(&V) -> Result<Option<Vec<u8>>>,
+    ) -> Result<()> {
+        write_dicts(name, &self.dicts, out)?;
+        out.reserve_entries(self.len());
+        let head = layout::header(name, layout::ENTRY);
+        for (r, v) in B::iter(&self.map) {
+            if let Some(bytes) = encode(v)? {
+                out.push_entry(
+                    |key| {
+                        key.extend_from_slice(&head);
+                        K::encode(r, key);
+                    },
+                    |sink| {
+                        sink.extend(&bytes);
+                        Ok(())
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a table from field `name` of a sorted snapshot's entries,
+    /// decoding each value with `decode`; returns it and how many entries it
+    /// consumed.
+    pub(crate) fn read_snapshot_with<S: SnapshotSource + ?Sized>(
+        name: &str,
+        entries: &S,
+        mut decode: impl FnMut(&[u8]) -> Result<V>,
+    ) -> Result<(Self, usize)> {
+        let mut map = B::Map::<K::Repr, V>::default();
+        let (dicts, used) = read_field::<K, S>(name, entries, |repr, v| {
+            let value = decode(v)?;
+            Ok(B::insert(&mut map, repr, value).is_none())
+        })?;
+        Ok((Self::from_parts(map, dicts), used))
+    }
+}
+
 impl<K: Key, V, B: Ordered> Table<K, V, B> {
     fn bounds(&self, start: K::Ref<'_>, end: K::Ref<'_>) -> Option<(K::Repr, K::Repr)> {
         Some((K::find(start, &self.dicts)?, K::find(end, &self.dicts)?))
@@ -391,7 +476,11 @@ impl<K: CompositeKey, V, B: Ordered> Table<K, V, B> {
 /// - `name 00 00 i`: dictionary `i` of the field's key (rkyv, see
 ///   [`DictionaryKeyEncoder::to_bytes`]),
 /// - `name 00 01 <encoded key>`: one entry, value archived with rkyv,
-/// - `name 00 02`: the value of a single-value field.
+/// - `name 00 02`: the value of a single-value field,
+/// - `name 00 03`: the clock of a TTL table (its watermark, see
+///   [`TtlTable`](crate::state::time::TtlTable)); a TTL table's entry values
+///   start with the entry's last-update time (8 bytes little-endian, then 8
+///   zero bytes) before the archived value.
 pub mod layout {
     /// Tag of dictionary entries.
     pub const DICT: u8 = 0;
@@ -399,6 +488,8 @@ pub mod layout {
     pub const ENTRY: u8 = 1;
     /// Tag of single values.
     pub const SINGLE: u8 = 2;
+    /// Tag of a TTL table's clock.
+    pub const TTL: u8 = 3;
 
     /// `name 00 tag`.
     pub fn header(name: &str, tag: u8) -> Vec<u8> {
