@@ -780,6 +780,33 @@ impl MmapStateStore {
     }
 
     /// Appends a put or delete record; returns the value offset.
+    /// `put` of a borrowed value (the log copies it anyway).
+    pub(crate) fn put_slice(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        if self.persist.is_none() && self.should_compact() {
+            self.compact_in_memory()?;
+        }
+        let val_off = self.append(Kind::Put, key, value)?;
+        let len = record_len(key.len() as u64, value.len() as u64);
+        self.live_record_bytes += len;
+        let loc = Loc {
+            val_off,
+            val_len: value.len() as u32,
+        };
+        match self.index.insert(KeyBuf::new(key), loc) {
+            Some(old) => {
+                let old_len = record_len(key.len() as u64, u64::from(old.val_len));
+                self.live_record_bytes -= old_len;
+                self.garbage_bytes += old_len;
+                self.size_bytes = self.size_bytes - old.val_len as usize + value.len();
+            }
+            None => {
+                self.size_bytes += key.len() + value.len();
+                self.note_inserted(key);
+            }
+        }
+        Ok(())
+    }
+
     fn append(&mut self, kind: Kind, key: &[u8], value: &[u8]) -> Result<u64> {
         let (k, v) = (to_u32(key.len(), "key")?, to_u32(value.len(), "value")?);
         let len = record_len(u64::from(k), u64::from(v));
@@ -1091,29 +1118,7 @@ impl StateStore for MmapStateStore {
     }
 
     fn put(&mut self, key: &[u8], value: Bytes) -> Result<()> {
-        if self.persist.is_none() && self.should_compact() {
-            self.compact_in_memory()?;
-        }
-        let val_off = self.append(Kind::Put, key, &value)?;
-        let len = record_len(key.len() as u64, value.len() as u64);
-        self.live_record_bytes += len;
-        let loc = Loc {
-            val_off,
-            val_len: value.len() as u32,
-        };
-        match self.index.insert(KeyBuf::new(key), loc) {
-            Some(old) => {
-                let old_len = record_len(key.len() as u64, u64::from(old.val_len));
-                self.live_record_bytes -= old_len;
-                self.garbage_bytes += old_len;
-                self.size_bytes = self.size_bytes - old.val_len as usize + value.len();
-            }
-            None => {
-                self.size_bytes += key.len() + value.len();
-                self.note_inserted(key);
-            }
-        }
-        Ok(())
+        self.put_slice(key, &value)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<()> {
@@ -1205,20 +1210,19 @@ impl StateStore for MmapStateStore {
     }
 
     fn snapshot(&self) -> StateSnapshot {
-        StateSnapshot::from_sorted(
-            self.scan_index()
-                .from(b"")
-                .filter_map(|k| {
-                    Some((k.as_slice().to_vec(), self.value_of(k.as_slice())?.to_vec()))
-                })
-                .collect(),
-        )
+        let mut b = StateSnapshot::builder(self.len(), self.size_bytes());
+        for k in self.scan_index().from(b"") {
+            if let Some(v) = self.value_of(k.as_slice()) {
+                b.push_sorted(k.as_slice(), v);
+            }
+        }
+        b.finish()
     }
 
     fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
         // Check and reserve everything first, so a failure leaves the store as it was.
         let mut total = 0u64;
-        for (k, v) in snapshot.data() {
+        for (k, v) in snapshot.iter() {
             to_u32(k.len(), "key")?;
             to_u32(v.len(), "value")?;
             total += record_len(k.len() as u64, v.len() as u64);
@@ -1232,8 +1236,8 @@ impl StateStore for MmapStateStore {
             self.clear();
             self.arena = arena;
         }
-        for (k, v) in snapshot.into_data() {
-            self.put(&k, Bytes::from(v))?;
+        for (k, v) in snapshot.iter() {
+            self.put_slice(k, v)?;
         }
         Ok(())
     }
