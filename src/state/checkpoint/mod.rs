@@ -6,6 +6,7 @@ mod capture;
 mod dir;
 mod manifest;
 mod part;
+pub mod storage;
 
 pub use self::capture::{Capture, Checkpointable, Checkpointed, Lineage};
 pub use self::dir::{CheckpointDir, CheckpointHandle, CheckpointOptions, Fallback};
