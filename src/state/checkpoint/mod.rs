@@ -4,6 +4,7 @@
 
 mod capture;
 mod dir;
+pub mod key_group;
 mod manifest;
 mod part;
 pub mod storage;
