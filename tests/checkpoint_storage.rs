@@ -21,7 +21,7 @@ use bytes::Bytes;
 use laminar_core::state::checkpoint::storage::{
     is_not_found, CheckpointStorage, LocalStorage, RemoteCheckpoints,
 };
-use laminar_core::state::checkpoint::{CheckpointDir, Checkpointed, Fallback};
+use laminar_core::state::checkpoint::{CheckpointDir, CheckpointOptions, Checkpointed, Fallback};
 use laminar_core::state::{InMemoryStore, StateError, StateStore};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -141,7 +141,11 @@ fn checkpoints(storage: Arc<dyn CheckpointStorage>, prefix: &str) {
     let remote = RemoteCheckpoints::shared(Arc::clone(&storage), prefix).unwrap();
     assert_eq!(remote.epochs().unwrap(), Vec::<u64>::new());
     let cuts = {
-        let mut dir = CheckpointDir::open(tmp.path().join("a")).unwrap();
+        // No background merges: the chain stays base + deltas.
+        let options = CheckpointOptions::default()
+            .materialize_ratio(f64::INFINITY)
+            .max_deltas(usize::MAX);
+        let mut dir = CheckpointDir::open_with(tmp.path().join("a"), options).unwrap();
         write_chain(&mut dir, &remote)
     };
     assert_eq!(remote.epochs().unwrap(), vec![1, 2, 3]);
