@@ -377,3 +377,71 @@ mod object_store_backends {
         storage.delete(&name).unwrap();
     }
 }
+
+/// Write rate of a checkpoint of `LAMINAR_BENCH_ENTRIES` (default 1M)
+/// entries: to the local directory alone, and to the local directory then
+/// uploaded to each storage. Prints the rates; asserts nothing about time.
+/// `cargo test --release --features object-store --test checkpoint_storage -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn write_rate() {
+    let entries: u64 = std::env::var("LAMINAR_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut storages: Vec<(&str, Arc<dyn CheckpointStorage>)> = vec![(
+        "LocalStorage",
+        Arc::new(LocalStorage::open(tmp.path().join("local-storage")).unwrap()),
+    )];
+    #[cfg(feature = "object-store")]
+    {
+        use laminar_core::state::checkpoint::storage::ObjectStorage;
+        storages.push(("object_store InMemory", Arc::new(ObjectStorage::in_memory().unwrap())));
+        storages.push((
+            "object_store LocalFileSystem",
+            Arc::new(ObjectStorage::local(tmp.path().join("os-local")).unwrap()),
+        ));
+        if let Some(s3) = object_store_backends::s3() {
+            storages.push(("object_store S3 (moto)", Arc::new(s3)));
+        }
+    }
+    let fill = || {
+        let mut store = Checkpointed::new(InMemoryStore::new());
+        for i in 0..entries {
+            let key = format!("key:{i:012}");
+            store
+                .put(key.as_bytes(), Bytes::copy_from_slice(&i.to_le_bytes()))
+                .unwrap();
+        }
+        store
+    };
+    let mut run = |label: &str, storage: Option<&Arc<dyn CheckpointStorage>>, n: usize| {
+        let mut store = fill();
+        let mut dir = CheckpointDir::open(tmp.path().join(format!("dir-{n}"))).unwrap();
+        let start = std::time::Instant::now();
+        dir.checkpoint(1, [("state", store.capture())])
+            .unwrap()
+            .wait()
+            .unwrap();
+        let local = start.elapsed();
+        let mut bytes = 0;
+        if let Some(storage) = storage {
+            let remote = RemoteCheckpoints::shared(Arc::clone(storage), &format!("bench-{n}")).unwrap();
+            bytes = remote.upload(&dir, 1).unwrap().bytes;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{label:<44} {entries} entries in {secs:.3} s ({:.2} M entries/s; local part {:.3} s; uploaded {:.1} MB)",
+            entries as f64 / secs / 1e6,
+            local.as_secs_f64(),
+            bytes as f64 / 1e6
+        );
+        secs
+    };
+    let base = run("local checkpoint directory only", None, 0);
+    for (i, (label, storage)) in storages.iter().enumerate() {
+        let secs = run(&format!("local directory + upload to {label}"), Some(storage), i + 1);
+        println!("    {:.2}x the local directory's time", secs / base);
+    }
+}
