@@ -43,7 +43,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use laminar_core::state::checkpoint::key_group::KeyGroups;
-use laminar_core::state::checkpoint::storage::{CheckpointStorage, LocalStorage, RemoteCheckpoints};
+use laminar_core::state::checkpoint::storage::{
+    CheckpointStorage, LocalStorage, RemoteCheckpoints,
+};
 use laminar_core::state::checkpoint::{CheckpointDir, Checkpointed};
 use laminar_core::state::{InMemoryStore, Result, StateError, StateStore};
 use timely::dataflow::channels::pact::Exchange;
@@ -66,7 +68,9 @@ struct Opts {
 fn parse() -> std::result::Result<(String, Opts, Vec<String>), String> {
     let mut args = std::env::args();
     let program = args.next().unwrap_or_else(|| "timely_keyed".into());
-    let mode = args.next().ok_or("usage: timely_keyed run|collect [options] [-- timely options]")?;
+    let mode = args
+        .next()
+        .ok_or("usage: timely_keyed run|collect [options] [-- timely options]")?;
     let mut opts = Opts {
         storage: PathBuf::from("timely_keyed_storage"),
         s3: None,
@@ -84,7 +88,11 @@ fn parse() -> std::result::Result<(String, Opts, Vec<String>), String> {
             break;
         }
         let value = args.next().ok_or(format!("{arg} needs a value"))?;
-        let num = || value.parse::<u64>().map_err(|e| format!("{arg} {value}: {e}"));
+        let num = || {
+            value
+                .parse::<u64>()
+                .map_err(|e| format!("{arg} {value}: {e}"))
+        };
         match arg.as_str() {
             "--storage" => opts.storage = PathBuf::from(&value),
             "--s3" => opts.s3 = Some(value.clone()),
@@ -199,12 +207,15 @@ fn restore_groups(
         if theirs.intersect(mine).is_empty() {
             continue;
         }
-        let remote =
-            RemoteCheckpoints::shared(Arc::clone(storage), &worker_prefix(old_run, old, old_workers))?;
+        let remote = RemoteCheckpoints::shared(
+            Arc::clone(storage),
+            &worker_prefix(old_run, old, old_workers),
+        )?;
         let manifest = remote.manifest(epoch)?;
-        let scratch = opts
-            .scratch
-            .join(format!("run{}-w{worker}of{workers}-restore-{old}", opts.run));
+        let scratch = opts.scratch.join(format!(
+            "run{}-w{worker}of{workers}-restore-{old}",
+            opts.run
+        ));
         let _ = std::fs::remove_dir_all(&scratch);
         let dir = CheckpointDir::open(&scratch)?;
         let mut part = Checkpointed::new(InMemoryStore::new());
@@ -240,11 +251,19 @@ struct Durable {
 impl Durable {
     /// Applies `events` of `epoch` to `store`, checkpoints, uploads the
     /// checkpoint and the epoch's output.
-    fn complete_epoch(&mut self, store: &mut Store, epoch: u64, events: Vec<(u64, u64)>) -> Result<u64> {
+    fn complete_epoch(
+        &mut self,
+        store: &mut Store,
+        epoch: u64,
+        events: Vec<(u64, u64)>,
+    ) -> Result<u64> {
         let mut touched = BTreeMap::new();
         for (key, value) in events {
             let sum = get_sum(store, key) + value;
-            store.put(&key.to_be_bytes(), Bytes::copy_from_slice(&sum.to_le_bytes()))?;
+            store.put(
+                &key.to_be_bytes(),
+                Bytes::copy_from_slice(&sum.to_le_bytes()),
+            )?;
             touched.insert(key, sum);
         }
         self.dir
@@ -321,7 +340,11 @@ fn run_worker(worker: &mut timely::worker::Worker, opts: &Opts) -> Result<()> {
     let failure_in_op = std::rc::Rc::clone(&failure);
     worker.dataflow::<u64, _, _>(|scope| {
         let exchange = Exchange::new(move |&(key, _): &(u64, u64)| {
-            u64::from(groups.worker_for_key(peers, &key.to_be_bytes()).unwrap_or(0))
+            u64::from(
+                groups
+                    .worker_for_key(peers, &key.to_be_bytes())
+                    .unwrap_or(0),
+            )
         });
         input
             .to_stream(scope)
@@ -381,8 +404,11 @@ fn run_worker(worker: &mut timely::worker::Worker, opts: &Opts) -> Result<()> {
             // Every worker released `epoch` downstream only after its part
             // was durable: the epoch is complete. Check, then commit it.
             for w in 0..peers {
-                RemoteCheckpoints::shared(Arc::clone(&storage), &worker_prefix(opts.run, w, peers))?
-                    .manifest(epoch)?;
+                RemoteCheckpoints::shared(
+                    Arc::clone(&storage),
+                    &worker_prefix(opts.run, w, peers),
+                )?
+                .manifest(epoch)?;
             }
             let record = format!("run {} workers {peers}\n", opts.run);
             if !storage.put_if_absent(&commit_name(epoch), record.as_bytes())? {

@@ -71,7 +71,10 @@ fn chain_files(dir: &CheckpointDir) -> Vec<(String, Option<u64>)> {
         (files[0].name().to_string(), None),
         (files[1].name().to_string(), Some(1)),
         (files[2].name().to_string(), Some(2)),
-        ("checkpoint-00000000000000000003.manifest".to_string(), Some(2)),
+        (
+            "checkpoint-00000000000000000003.manifest".to_string(),
+            Some(2),
+        ),
     ]
 }
 
@@ -87,7 +90,10 @@ fn check_damage(
         Ok(e) => panic!("{what}: restore succeeded (epoch {e:?})"),
         Err(err) => {
             let msg = err.to_string();
-            assert!(msg.contains(file), "{what}: error does not name {file}: {msg}");
+            assert!(
+                msg.contains(file),
+                "{what}: error does not name {file}: {msg}"
+            );
             assert!(store.is_empty(), "{what}: store not left empty");
         }
     }
@@ -102,7 +108,10 @@ fn check_damage(
         }
         (Err(err), None) => {
             let msg = err.to_string();
-            assert!(msg.contains(file), "{what}: error does not name {file}: {msg}");
+            assert!(
+                msg.contains(file),
+                "{what}: error does not name {file}: {msg}"
+            );
             assert!(store.is_empty(), "{what}: store not left empty");
         }
         (other, _) => panic!("{what}: with fallback got {other:?}, expected {survivor:?}"),
@@ -140,14 +149,26 @@ fn every_flip_truncation_and_removal_is_an_error_or_an_older_checkpoint() {
         for i in 0..original.len() {
             for bit in [0x01u8, 0x80] {
                 handle.write_all_at(&[original[i] ^ bit], i as u64).unwrap();
-                check_damage(&dir, &cuts, &file, survivor, &format!("{file} bit {bit:#x} of byte {i}"));
+                check_damage(
+                    &dir,
+                    &cuts,
+                    &file,
+                    survivor,
+                    &format!("{file} bit {bit:#x} of byte {i}"),
+                );
                 damaged += 1;
             }
             handle.write_all_at(&original[i..=i], i as u64).unwrap();
         }
         for len in (0..original.len()).rev() {
             handle.set_len(len as u64).unwrap();
-            check_damage(&dir, &cuts, &file, survivor, &format!("{file} truncated to {len}"));
+            check_damage(
+                &dir,
+                &cuts,
+                &file,
+                survivor,
+                &format!("{file} truncated to {len}"),
+            );
             damaged += 1;
         }
         drop(handle);

@@ -177,14 +177,7 @@ fn killed_checkpoint_writer_restores_last_durable_or_later() {
     for iteration in 0..iterations {
         let seed = master.next();
         let run_ms = 40 + master.below(200);
-        let report = run_and_kill(
-            "crash_child",
-            &dir_path,
-            CHILD_ENV,
-            SEED_ENV,
-            seed,
-            run_ms,
-        );
+        let report = run_and_kill("crash_child", &dir_path, CHILD_ENV, SEED_ENV, seed, run_ms);
         let durable = last(&report, "D ");
         let dir = CheckpointDir::open_with(&dir_path, options()).unwrap();
         let latest = dir.epochs().unwrap().last().copied().unwrap_or(0);
@@ -207,12 +200,23 @@ fn killed_checkpoint_writer_restores_last_durable_or_later() {
             state = cuts[&latest].clone();
             advanced += 1;
         }
-        assert_eq!(content(&a), state[0], "iteration {iteration}, epoch {latest}, store a");
-        assert_eq!(content(&b), state[1], "iteration {iteration}, epoch {latest}, store b");
+        assert_eq!(
+            content(&a),
+            state[0],
+            "iteration {iteration}, epoch {latest}, store a"
+        );
+        assert_eq!(
+            content(&b),
+            state[1],
+            "iteration {iteration}, epoch {latest}, store b"
+        );
         epoch = latest;
         // The report covers one run only.
         let _ = std::fs::remove_file(dir_path.join("report"));
     }
     eprintln!("{iterations} kill points, {advanced} advanced, last epoch {epoch}");
-    assert!(advanced > iterations / 4, "only {advanced} of {iterations} runs committed anything");
+    assert!(
+        advanced > iterations / 4,
+        "only {advanced} of {iterations} runs committed anything"
+    );
 }

@@ -117,7 +117,8 @@ fn run<S: StateStore>(
                 let e = epochs[i % epochs.len()];
                 let manifest = d.manifest(e).unwrap();
                 let mut restored = Checkpointed::new(fresh());
-                d.restore(&manifest, &mut [("main", &mut restored)]).unwrap();
+                d.restore(&manifest, &mut [("main", &mut restored)])
+                    .unwrap();
                 prop_assert_eq!(&content(&restored), &cuts[&e], "epoch {}", e);
                 prop_assert_eq!(restored.len(), cuts[&e].len());
             }
@@ -259,7 +260,10 @@ fn wrapping_a_filled_store_takes_a_full_first_capture() {
             .unwrap(),
         Some(2)
     );
-    assert_eq!(content(&restored), Map::from([(b"b".to_vec(), b"2".to_vec())]));
+    assert_eq!(
+        content(&restored),
+        Map::from([(b"b".to_vec(), b"2".to_vec())])
+    );
 }
 
 /// A second writer on the same directory is refused.
@@ -283,14 +287,21 @@ fn foreign_delta_fails_then_resyncs() {
     store.put(b"k", Bytes::from_static(b"v")).unwrap();
     {
         let mut dir = CheckpointDir::open(tmp.path()).unwrap();
-        dir.checkpoint(1, [("s", store.capture())]).unwrap().wait().unwrap();
+        dir.checkpoint(1, [("s", store.capture())])
+            .unwrap()
+            .wait()
+            .unwrap();
     }
     // A new directory handle knows no chain for this store.
     let mut dir = CheckpointDir::open(tmp.path()).unwrap();
     store.put(b"k2", Bytes::from_static(b"v2")).unwrap();
     let delta = store.capture();
     assert!(!delta.is_base());
-    let err = dir.checkpoint(2, [("s", delta)]).unwrap().wait().unwrap_err();
+    let err = dir
+        .checkpoint(2, [("s", delta)])
+        .unwrap()
+        .wait()
+        .unwrap_err();
     assert!(err.to_string().contains("does not follow"), "{err}");
     assert!(!store.next_is_delta());
     let full = store.capture();
@@ -326,7 +337,10 @@ fn two_parts_one_cut() {
     let epoch = dir
         .restore_latest(
             &mut [
-                ("a", &mut ra as &mut dyn laminar_core::state::checkpoint::Checkpointable),
+                (
+                    "a",
+                    &mut ra as &mut dyn laminar_core::state::checkpoint::Checkpointable,
+                ),
                 ("b", &mut rb),
             ],
             Fallback::Never,
@@ -340,13 +354,20 @@ fn two_parts_one_cut() {
 #[test]
 fn retention_keeps_k() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut dir = CheckpointDir::open_with(tmp.path(), CheckpointOptions::default().retain(2)).unwrap();
+    let mut dir =
+        CheckpointDir::open_with(tmp.path(), CheckpointOptions::default().retain(2)).unwrap();
     let mut s = Checkpointed::new(InMemoryStore::new());
     for e in 1..=5u64 {
         s.put(&e.to_be_bytes(), Bytes::from_static(b"x")).unwrap();
-        dir.checkpoint(e, [("s", s.capture())]).unwrap().wait().unwrap();
+        dir.checkpoint(e, [("s", s.capture())])
+            .unwrap()
+            .wait()
+            .unwrap();
     }
     dir.wait_idle().unwrap();
-    let files: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let files: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(dir.epochs().unwrap(), vec![4, 5], "{files:?}");
 }

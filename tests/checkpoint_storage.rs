@@ -72,7 +72,10 @@ fn primitives(storage: &dyn CheckpointStorage, prefix: &str) {
     let mut listed = storage.list(prefix).unwrap();
     listed.sort();
     assert_eq!(listed, vec![a.clone(), b.clone()]);
-    assert_eq!(storage.list(&format!("{prefix}/sub")).unwrap(), vec![b.clone()]);
+    assert_eq!(
+        storage.list(&format!("{prefix}/sub")).unwrap(),
+        vec![b.clone()]
+    );
     // Replacing a file.
     storage.put(&b, &mut &b"other"[..]).unwrap();
     assert_eq!(storage.get(&b).unwrap(), b"other");
@@ -88,7 +91,10 @@ fn primitives(storage: &dyn CheckpointStorage, prefix: &str) {
         storage.get("../etc/passwd"),
         Err(StateError::InvalidArgument(_))
     ));
-    assert!(matches!(storage.put("", &mut &b""[..]), Err(StateError::InvalidArgument(_))));
+    assert!(matches!(
+        storage.put("", &mut &b""[..]),
+        Err(StateError::InvalidArgument(_))
+    ));
     for name in [&a, &b, &c] {
         storage.delete(name).unwrap();
     }
@@ -170,7 +176,9 @@ fn checkpoints(storage: Arc<dyn CheckpointStorage>, prefix: &str) {
 
     // The restored store continues the chain: its next capture is a delta,
     // uploaded alone (base and deltas are in the storage under their names).
-    restored.put(b"after", Bytes::from_static(b"restore")).unwrap();
+    restored
+        .put(b"after", Bytes::from_static(b"restore"))
+        .unwrap();
     let capture = restored.capture();
     assert!(!capture.is_base());
     dir_b
@@ -271,7 +279,11 @@ fn checkpoints(storage: Arc<dyn CheckpointStorage>, prefix: &str) {
     let dir_h = CheckpointDir::open(tmp.path().join("h")).unwrap();
     let mut target = Checkpointed::new(InMemoryStore::new());
     remote
-        .restore(&remote.manifest(3).unwrap(), &dir_h, &mut [("state", &mut target)])
+        .restore(
+            &remote.manifest(3).unwrap(),
+            &dir_h,
+            &mut [("state", &mut target)],
+        )
         .unwrap();
     assert_eq!(content(target.inner()), cuts[&3]);
     for name in storage.list(prefix).unwrap() {
@@ -390,6 +402,7 @@ fn write_rate() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let tmp = tempfile::tempdir().unwrap();
+    #[cfg_attr(not(feature = "object-store"), allow(unused_mut))]
     let mut storages: Vec<(&str, Arc<dyn CheckpointStorage>)> = vec![(
         "LocalStorage",
         Arc::new(LocalStorage::open(tmp.path().join("local-storage")).unwrap()),
@@ -397,7 +410,10 @@ fn write_rate() {
     #[cfg(feature = "object-store")]
     {
         use laminar_core::state::checkpoint::storage::ObjectStorage;
-        storages.push(("object_store InMemory", Arc::new(ObjectStorage::in_memory().unwrap())));
+        storages.push((
+            "object_store InMemory",
+            Arc::new(ObjectStorage::in_memory().unwrap()),
+        ));
         storages.push((
             "object_store LocalFileSystem",
             Arc::new(ObjectStorage::local(tmp.path().join("os-local")).unwrap()),
@@ -416,7 +432,7 @@ fn write_rate() {
         }
         store
     };
-    let mut run = |label: &str, storage: Option<&Arc<dyn CheckpointStorage>>, n: usize| {
+    let run = |label: &str, storage: Option<&Arc<dyn CheckpointStorage>>, n: usize| {
         let mut store = fill();
         let mut dir = CheckpointDir::open(tmp.path().join(format!("dir-{n}"))).unwrap();
         let start = std::time::Instant::now();
@@ -427,7 +443,8 @@ fn write_rate() {
         let local = start.elapsed();
         let mut bytes = 0;
         if let Some(storage) = storage {
-            let remote = RemoteCheckpoints::shared(Arc::clone(storage), &format!("bench-{n}")).unwrap();
+            let remote =
+                RemoteCheckpoints::shared(Arc::clone(storage), &format!("bench-{n}")).unwrap();
             bytes = remote.upload(&dir, 1).unwrap().bytes;
         }
         let secs = start.elapsed().as_secs_f64();
@@ -441,7 +458,11 @@ fn write_rate() {
     };
     let base = run("local checkpoint directory only", None, 0);
     for (i, (label, storage)) in storages.iter().enumerate() {
-        let secs = run(&format!("local directory + upload to {label}"), Some(storage), i + 1);
+        let secs = run(
+            &format!("local directory + upload to {label}"),
+            Some(storage),
+            i + 1,
+        );
         println!("    {:.2}x the local directory's time", secs / base);
     }
 }

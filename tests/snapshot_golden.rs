@@ -42,11 +42,15 @@ struct GoldenState {
 fn golden_state() -> GoldenState {
     let mut s = GoldenState::new();
     for (i, region) in ["eu", "us", "", "ap\u{e9}"].iter().enumerate() {
-        s.sums_mut().put((*region, i as u64), 100 + i as u64).unwrap();
+        s.sums_mut()
+            .put((*region, i as u64), 100 + i as u64)
+            .unwrap();
         s.sums_mut().put((*region, 7), 7).unwrap();
     }
     for i in 0..5u32 {
-        s.counts_mut().put((i, -(i as i64)), i as i64 * 1000).unwrap();
+        s.counts_mut()
+            .put((i, -(i as i64)), i as i64 * 1000)
+            .unwrap();
     }
     s.watermark = -42;
     s
@@ -76,7 +80,9 @@ const MAPPED_FILES: [&str; 2] = ["sums.table", "values.state"];
 
 fn fill_mapped(s: &mut GoldenMapped) {
     for (i, region) in ["eu", "us", ""].iter().enumerate() {
-        s.sums_mut().put((*region, i as i64 - 1), i as i64 * 11).unwrap();
+        s.sums_mut()
+            .put((*region, i as i64 - 1), i as i64 * 11)
+            .unwrap();
     }
     s.watermark = 9;
 }
@@ -100,9 +106,17 @@ fn write_golden_files() {
     }
     let v = laminar_core::state::SNAPSHOT_FORMAT_VERSION;
     let snap = StateSnapshot::new(byte_entries());
-    std::fs::write(golden(&format!("snapshot_v{v}.bin")), snap.to_bytes().unwrap()).unwrap();
+    std::fs::write(
+        golden(&format!("snapshot_v{v}.bin")),
+        snap.to_bytes().unwrap(),
+    )
+    .unwrap();
     let s = golden_state().snapshot().unwrap();
-    std::fs::write(golden(&format!("state_store_v{v}.bin")), s.to_bytes().unwrap()).unwrap();
+    std::fs::write(
+        golden(&format!("state_store_v{v}.bin")),
+        s.to_bytes().unwrap(),
+    )
+    .unwrap();
     if v == 1 {
         let dir = tempfile::tempdir().unwrap();
         let mut m = GoldenMapped::open(dir.path()).unwrap();

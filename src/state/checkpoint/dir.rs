@@ -316,7 +316,10 @@ impl CheckpointDir {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(StateError::Locked { path: lock_path }),
             Err(TryLockError::Error(e)) => {
-                return Err(StateError::io(format!("locking {}", lock_path.display()), e))
+                return Err(StateError::io(
+                    format!("locking {}", lock_path.display()),
+                    e,
+                ))
             }
         }
         let manifests = list_manifests(&path)?;
@@ -374,12 +377,18 @@ impl CheckpointDir {
             Err(StateError::InvalidArgument(msg))
         };
         if let Some(last) = self.last_epoch.filter(|&last| epoch <= last) {
-            return lose(&parts, format!("checkpoint epoch {epoch} is not after the last one, {last}"));
+            return lose(
+                &parts,
+                format!("checkpoint epoch {epoch} is not after the last one, {last}"),
+            );
         }
         let mut seen = HashSet::new();
         for (name, _) in &parts {
             if !valid_part_name(name) {
-                return lose(&parts, format!("part name {name:?} is not 1 to 64 of [A-Za-z0-9_-]"));
+                return lose(
+                    &parts,
+                    format!("part name {name:?} is not 1 to 64 of [A-Za-z0-9_-]"),
+                );
             }
             if !seen.insert(name.as_str()) {
                 return lose(&parts, format!("part name {name:?} appears twice"));
@@ -483,9 +492,7 @@ impl CheckpointDir {
         let epochs = self.epochs()?;
         let mut first_error = None;
         for &epoch in epochs.iter().rev() {
-            let attempt = self
-                .manifest(epoch)
-                .and_then(|m| self.restore(&m, targets));
+            let attempt = self.manifest(epoch).and_then(|m| self.restore(&m, targets));
             match attempt {
                 Ok(()) => return Ok(Some(epoch)),
                 Err(e) if fallback == Fallback::Never => return Err(e),

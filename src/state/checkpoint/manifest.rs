@@ -140,7 +140,9 @@ impl Manifest {
 
     /// The epoch of a manifest file name, if `name` is one.
     pub(crate) fn epoch_of(name: &str) -> Option<u64> {
-        let digits = name.strip_prefix("checkpoint-")?.strip_suffix(".manifest")?;
+        let digits = name
+            .strip_prefix("checkpoint-")?
+            .strip_suffix(".manifest")?;
         if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -175,7 +177,12 @@ impl Manifest {
         // The checksum line: the last line of the file.
         let body_end = match bytes.strip_suffix(b"\n") {
             Some(rest) => rest.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1),
-            None => return Err(bad(bytes.len(), "manifest does not end with a newline (torn write?)".into())),
+            None => {
+                return Err(bad(
+                    bytes.len(),
+                    "manifest does not end with a newline (torn write?)".into(),
+                ))
+            }
         };
         let (body, crc_line) = bytes.split_at(body_end);
         let crc_text = std::str::from_utf8(crc_line)
@@ -207,7 +214,10 @@ impl Manifest {
         };
         let (at, header) = next("the header")?;
         if header != HEADER {
-            return Err(bad(at, format!("not a version 1 manifest header: {header:?}")));
+            return Err(bad(
+                at,
+                format!("not a version 1 manifest header: {header:?}"),
+            ));
         }
         let (at, epoch_line) = next("the epoch")?;
         let epoch = epoch_line
@@ -232,9 +242,12 @@ impl Manifest {
             }
             let mut files = Vec::with_capacity(count.min(1024));
             for _ in 0..count {
-                let (at, line) = rest
-                    .next()
-                    .ok_or_else(|| bad(body.len(), format!("part {name} lists fewer than {count} files")))?;
+                let (at, line) = rest.next().ok_or_else(|| {
+                    bad(
+                        body.len(),
+                        format!("part {name} lists fewer than {count} files"),
+                    )
+                })?;
                 let fields: Vec<&str> = line.split(' ').collect();
                 let file = match fields.as_slice() {
                     [kind, file, len, crc] => FileKind::parse(kind).and_then(|kind| {
@@ -249,14 +262,20 @@ impl Manifest {
                 }
                 .ok_or_else(|| bad(at, format!("bad file line {line:?}")))?;
                 if !valid_file_name(&file.name) {
-                    return Err(bad(at, format!("file name {:?} is not a part file", file.name)));
+                    return Err(bad(
+                        at,
+                        format!("file name {:?} is not a part file", file.name),
+                    ));
                 }
                 files.push(file);
             }
             if files.first().map(|f| f.kind) == Some(FileKind::Delta)
                 || files.iter().skip(1).any(|f| f.kind != FileKind::Delta)
             {
-                return Err(bad(at, format!("part {name}: a chain is one base followed by deltas")));
+                return Err(bad(
+                    at,
+                    format!("part {name}: a chain is one base followed by deltas"),
+                ));
             }
             parts.push(ManifestPart {
                 name: name.to_string(),
@@ -332,7 +351,10 @@ mod tests {
             assert!(Manifest::decode(&bad, "m").is_err(), "flip at {i} accepted");
         }
         for n in 0..bytes.len() {
-            assert!(Manifest::decode(&bytes[..n], "m").is_err(), "truncation to {n} accepted");
+            assert!(
+                Manifest::decode(&bytes[..n], "m").is_err(),
+                "truncation to {n} accepted"
+            );
         }
     }
 

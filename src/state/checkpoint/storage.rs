@@ -343,8 +343,8 @@ impl CheckpointStorage for LocalStorage {
 
     fn get(&self, name: &str) -> Result<Vec<u8>> {
         let path = self.path(name)?;
-        let bytes =
-            std::fs::read(&path).map_err(|e| StateError::io(format!("reading {}", path.display()), e))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| StateError::io(format!("reading {}", path.display()), e))?;
         self.counters.read(bytes.len() as u64);
         Ok(bytes)
     }
@@ -352,10 +352,13 @@ impl CheckpointStorage for LocalStorage {
     fn get_range(&self, name: &str, range: Range<u64>) -> Result<Vec<u8>> {
         let path = self.path(name)?;
         let len = range.end.checked_sub(range.start).ok_or_else(|| {
-            StateError::InvalidArgument(format!("byte range {range:?} of {} is reversed", path.display()))
+            StateError::InvalidArgument(format!(
+                "byte range {range:?} of {} is reversed",
+                path.display()
+            ))
         })?;
-        let mut file =
-            File::open(&path).map_err(|e| StateError::io(format!("opening {}", path.display()), e))?;
+        let mut file = File::open(&path)
+            .map_err(|e| StateError::io(format!("opening {}", path.display()), e))?;
         file.seek(SeekFrom::Start(range.start))
             .map_err(|e| StateError::io(format!("seeking in {}", path.display()), e))?;
         let len = usize::try_from(len).map_err(|_| {
@@ -363,10 +366,7 @@ impl CheckpointStorage for LocalStorage {
         })?;
         let mut out = vec![0; len];
         file.read_exact(&mut out).map_err(|e| {
-            StateError::io(
-                format!("reading bytes {range:?} of {}", path.display()),
-                e,
-            )
+            StateError::io(format!("reading bytes {range:?} of {}", path.display()), e)
         })?;
         self.counters.read(len as u64);
         Ok(out)
@@ -374,8 +374,8 @@ impl CheckpointStorage for LocalStorage {
 
     fn get_to(&self, name: &str, sink: &mut dyn Write) -> Result<u64> {
         let path = self.path(name)?;
-        let file =
-            File::open(&path).map_err(|e| StateError::io(format!("opening {}", path.display()), e))?;
+        let file = File::open(&path)
+            .map_err(|e| StateError::io(format!("opening {}", path.display()), e))?;
         let n = std::io::copy(&mut BufReader::with_capacity(1 << 20, file), sink)
             .map_err(|e| StateError::io(format!("copying {}", path.display()), e))?;
         self.counters.read(n);
@@ -565,15 +565,20 @@ impl RemoteCheckpoints {
             expect_len: file.len,
             expect_crc: file.crc,
         };
-        let n = self.storage.put(&remote, &mut guarded).map_err(|e| match e {
-            StateError::Io { context, source } if source.kind() == std::io::ErrorKind::InvalidData => {
-                StateError::corruption(
-                    format!("{} at offset 0", path.display()),
-                    format!("{context}: {source}"),
-                )
-            }
-            other => other,
-        })?;
+        let n = self
+            .storage
+            .put(&remote, &mut guarded)
+            .map_err(|e| match e {
+                StateError::Io { context, source }
+                    if source.kind() == std::io::ErrorKind::InvalidData =>
+                {
+                    StateError::corruption(
+                        format!("{} at offset 0", path.display()),
+                        format!("{context}: {source}"),
+                    )
+                }
+                other => other,
+            })?;
         Ok(n)
     }
 
@@ -731,7 +736,8 @@ impl RemoteCheckpoints {
         let (old, kept) = epochs.split_at(split);
         let mut deleted = 0;
         for &epoch in old {
-            self.storage.delete(&self.name(&Manifest::file_name(epoch)))?;
+            self.storage
+                .delete(&self.name(&Manifest::file_name(epoch)))?;
             deleted += 1;
         }
         let mut referenced = HashSet::new();
@@ -765,7 +771,10 @@ impl<R: Read> Read for Guarded<'_, R> {
         if self.inner.len > self.expect_len {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!("file is longer than the manifest's {} bytes", self.expect_len),
+                format!(
+                    "file is longer than the manifest's {} bytes",
+                    self.expect_len
+                ),
             ));
         }
         if n == 0 && !buf.is_empty() {

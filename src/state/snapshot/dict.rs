@@ -31,9 +31,8 @@ pub(crate) fn encode<'a>(
         .map_err(|_| StateError::CapacityExceeded("dictionary of 2^32 values or more".into()))?;
     out.extend_from_slice(&n.to_le_bytes());
     for v in values.clone() {
-        let len = u32::try_from(v.len()).map_err(|_| {
-            StateError::InvalidArgument("dictionary value of 4 GiB or more".into())
-        })?;
+        let len = u32::try_from(v.len())
+            .map_err(|_| StateError::InvalidArgument("dictionary value of 4 GiB or more".into()))?;
         out.extend_from_slice(&len.to_le_bytes());
     }
     for v in values {

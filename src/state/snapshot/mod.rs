@@ -233,11 +233,8 @@ impl StateSnapshot {
         note = "snapshots are flat now: use `iter()`, which borrows (this copies every entry once, on first call)"
     )]
     pub fn data(&self) -> &[(Vec<u8>, Vec<u8>)] {
-        self.pairs.get_or_init(|| {
-            self.iter()
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect()
-        })
+        self.pairs
+            .get_or_init(|| self.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect())
     }
 
     /// Consumes the snapshot and returns its sorted entries (one allocation
@@ -247,9 +244,7 @@ impl StateSnapshot {
         note = "snapshots are flat now: use `iter()` (this allocates every key and value)"
     )]
     pub fn into_data(self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.iter()
-            .map(|(k, v)| (k.to_vec(), v.to_vec()))
-            .collect()
+        self.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
     }
 
     /// Wall-clock creation time, nanoseconds since the Unix epoch.
@@ -647,11 +642,7 @@ impl StateSnapshotBuilder {
             let n = self.snapshot.len();
             if n > 0 {
                 let prev = self.snapshot.key(n - 1);
-                let key = self
-                    .snapshot
-                    .keys
-                    .get(key_start..)
-                    .unwrap_or_default();
+                let key = self.snapshot.keys.get(key_start..).unwrap_or_default();
                 if key <= prev {
                     self.sorted = false;
                 }
@@ -818,8 +809,14 @@ pub struct SnapshotView<'a> {
 
 #[derive(Debug, Clone)]
 enum ViewInner<'a> {
-    V1 { body: &'a [u8], layout: v1::Layout },
-    V2 { bytes: &'a [u8], blocks: Vec<ViewBlock> },
+    V1 {
+        body: &'a [u8],
+        layout: v1::Layout,
+    },
+    V2 {
+        bytes: &'a [u8],
+        blocks: Vec<ViewBlock>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -1065,12 +1062,18 @@ mod tests {
     #[test]
     fn builder_archives_values_like_encode_value() {
         let mut b = StateSnapshot::builder(2, 0);
-        b.push_with(|k| k.extend_from_slice(b"k2"), |v| v.archive(&vec![1u32, 2]))
-            .unwrap();
+        b.push_with(
+            |k| k.extend_from_slice(b"k2"),
+            |v| v.archive(&vec![1u32, 2]),
+        )
+        .unwrap();
         b.push_with(|k| k.extend_from_slice(b"k1"), |v| v.archive(&7u64))
             .unwrap();
         let s = b.finish();
-        assert_eq!(s.get(b"k1"), Some(&crate::state::encode_value(&7u64).unwrap()[..]));
+        assert_eq!(
+            s.get(b"k1"),
+            Some(&crate::state::encode_value(&7u64).unwrap()[..])
+        );
         assert_eq!(
             s.get(b"k2"),
             Some(&crate::state::encode_value(&vec![1u32, 2]).unwrap()[..])

@@ -86,7 +86,8 @@ pub(crate) fn check_body(header: &[u8], body: &[u8], location: &str) -> Result<L
             format!("body checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"),
         ));
     }
-    let bad = |what: &str| StateError::Deserialization(format!("{location}: version 1 body: {what}"));
+    let bad =
+        |what: &str| StateError::Deserialization(format!("{location}: version 1 body: {what}"));
     if body.len() < 24 {
         return Err(bad("shorter than its 24-byte root"));
     }
@@ -94,7 +95,8 @@ pub(crate) fn check_body(header: &[u8], body: &[u8], location: &str) -> Result<L
     if root % 8 != 0 {
         return Err(bad("root is not 8-byte aligned"));
     }
-    let (array, len) = archived_vec(body, root, 32).ok_or_else(|| bad("entry array out of bounds"))?;
+    let (array, len) =
+        archived_vec(body, root, 32).ok_or_else(|| bad("entry array out of bounds"))?;
     if len > 0 && (array % 8 != 0 || array + 32 * len > root) {
         return Err(bad("entry array misplaced"));
     }
@@ -127,7 +129,8 @@ pub(crate) fn dict_values(bytes: &[u8]) -> Result<Vec<&[u8]>> {
         return Err(bad("not an archived list of values"));
     }
     let root = bytes.len() - 16;
-    let (array, len) = archived_vec(bytes, root, 16).ok_or_else(|| bad("value array out of bounds"))?;
+    let (array, len) =
+        archived_vec(bytes, root, 16).ok_or_else(|| bad("value array out of bounds"))?;
     if len > 0 && (array % 8 != 0 || array + 16 * len > root) {
         return Err(bad("value array misplaced"));
     }

@@ -144,7 +144,11 @@ pub(crate) fn block_header(
 /// What follows the file header or a block: the next block or the footer.
 pub(crate) enum Frame {
     Block(BlockHeader),
-    Footer { entries: u64, blocks: u64, chain_crc: u32 },
+    Footer {
+        entries: u64,
+        blocks: u64,
+        chain_crc: u32,
+    },
 }
 
 /// Parses the 32 bytes at `offset` (a block header or the footer).
@@ -168,7 +172,10 @@ pub(crate) fn parse_frame(h: &[u8], location: &str, offset: u64) -> Result<Frame
     }
     if tag == FOOTER_TAG {
         if le_u32(h, 4) != 0 {
-            return Err(StateError::corruption(at(4), "footer reserved field is not 0"));
+            return Err(StateError::corruption(
+                at(4),
+                "footer reserved field is not 0",
+            ));
         }
         return Ok(Frame::Footer {
             entries: le_u64(h, 8),
@@ -199,7 +206,10 @@ pub(crate) fn parse_frame(h: &[u8], location: &str, offset: u64) -> Result<Frame
         ));
     }
     if le_u32(h, 24) != 0 {
-        return Err(StateError::corruption(at(24), "block reserved field is not 0"));
+        return Err(StateError::corruption(
+            at(24),
+            "block reserved field is not 0",
+        ));
     }
     Ok(Frame::Block(BlockHeader {
         entries,
@@ -245,7 +255,9 @@ pub(crate) fn check_block_body(
         ));
     }
     let table_len = 8 * h.entries;
-    let keys = body.get(table_len..table_len + h.key_bytes).unwrap_or_default();
+    let keys = body
+        .get(table_len..table_len + h.key_bytes)
+        .unwrap_or_default();
     let (mut kprev, mut vprev, mut tombs) = (0usize, 0usize, 0usize);
     let mut last: Option<&[u8]> = prev_key;
     for i in 0..h.entries {
@@ -310,14 +322,15 @@ pub(crate) fn block_entry<'a>(
     let ke = le_u32(body, 8 * i) as usize;
     let raw = le_u32(body, 8 * i + 4);
     let ve = (raw & END_MASK) as usize;
-    let key = body
-        .get(table_len + ks..table_len + ke)
-        .unwrap_or_default();
+    let key = body.get(table_len + ks..table_len + ke).unwrap_or_default();
     let vbase = table_len + h.key_bytes;
     if raw & TOMBSTONE_BIT != 0 {
         (key, None)
     } else {
-        (key, Some(body.get(vbase + vs..vbase + ve).unwrap_or_default()))
+        (
+            key,
+            Some(body.get(vbase + vs..vbase + ve).unwrap_or_default()),
+        )
     }
 }
 
@@ -540,7 +553,8 @@ impl<W: Write> SnapshotWriter<W> {
         self.chain_crc = crc32c::crc32c_append(self.chain_crc, &h);
         self.blocks += 1;
         self.entries += n as u64;
-        self.bytes_written += (BLOCK_HEADER_LEN + self.table.len() + keys.len() + values.len()) as u64;
+        self.bytes_written +=
+            (BLOCK_HEADER_LEN + self.table.len() + keys.len() + values.len()) as u64;
         self.table.clear();
         self.prev_key.clear();
         self.prev_key.extend_from_slice(last_key);
@@ -571,9 +585,7 @@ impl<W: Write> SnapshotWriter<W> {
         self.out
             .write_all(&f)
             .map_err(io_err("writing the footer of", "a snapshot"))?;
-        self.out
-            .flush()
-            .map_err(io_err("flushing", "a snapshot"))?;
+        self.out.flush().map_err(io_err("flushing", "a snapshot"))?;
         Ok(self.out)
     }
 }
@@ -856,7 +868,12 @@ fn read_full(input: &mut impl Read, buf: &mut [u8], location: &str) -> Result<us
 
 /// Reads `take` to its end into `buf`, reserving at most 64 MiB ahead of
 /// the data, so a length from a header never allocates more than arrives.
-fn take_to_end(mut take: impl Read, buf: &mut Vec<u8>, expected: u64, location: &str) -> Result<()> {
+fn take_to_end(
+    mut take: impl Read,
+    buf: &mut Vec<u8>,
+    expected: u64,
+    location: &str,
+) -> Result<()> {
     buf.reserve(expected.min(64 << 20) as usize);
     take.read_to_end(buf)
         .map_err(|e| StateError::io(format!("reading {location}"), e))?;

@@ -11,7 +11,9 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use super::super::super::error::{Result, StateError};
-use super::{check_name, check_prefix, CheckpointStorage, Counters, StorageCounters, MULTIPART_THRESHOLD};
+use super::{
+    check_name, check_prefix, CheckpointStorage, Counters, StorageCounters, MULTIPART_THRESHOLD,
+};
 
 /// Parts of one multipart upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 4;
@@ -48,9 +50,8 @@ fn os_err(context: String, e: object_store::Error) -> StateError {
         object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
         object_store::Error::AlreadyExists { .. } => std::io::ErrorKind::AlreadyExists,
         object_store::Error::NotImplemented { .. } => std::io::ErrorKind::Unsupported,
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
-            std::io::ErrorKind::PermissionDenied
-        }
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => std::io::ErrorKind::PermissionDenied,
         _ => std::io::ErrorKind::Other,
     };
     StateError::io(context, std::io::Error::new(kind, e.to_string()))
@@ -99,8 +100,7 @@ impl ObjectStorage {
     /// S3-compatible server (`http://` endpoints are allowed, and addressed
     /// path-style).
     pub fn s3(bucket: &str, endpoint: Option<&str>) -> Result<Self> {
-        let mut builder =
-            object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
         let mut describe = format!("s3://{bucket}");
         if let Some(endpoint) = endpoint {
             builder = builder
@@ -248,11 +248,12 @@ impl CheckpointStorage for ObjectStorage {
     fn get(&self, name: &str) -> Result<Vec<u8>> {
         let path = self.path(name)?;
         let loc = self.location(name);
-        let bytes = self.block_on(async {
-            let got = self.store.get(&path).await?;
-            got.bytes().await
-        })?
-        .map_err(|e| os_err(format!("reading {loc}"), e))?;
+        let bytes = self
+            .block_on(async {
+                let got = self.store.get(&path).await?;
+                got.bytes().await
+            })?
+            .map_err(|e| os_err(format!("reading {loc}"), e))?;
         self.counters.read(bytes.len() as u64);
         Ok(bytes.to_vec())
     }
@@ -271,7 +272,10 @@ impl CheckpointStorage for ObjectStorage {
             .map_err(|e| os_err(format!("reading bytes {range:?} of {loc}"), e))?;
         if bytes.len() as u64 != want {
             return Err(StateError::io(
-                format!("reading bytes {range:?} of {loc}: got {} bytes", bytes.len()),
+                format!(
+                    "reading bytes {range:?} of {loc}: got {} bytes",
+                    bytes.len()
+                ),
                 std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
             ));
         }
@@ -351,8 +355,13 @@ mod tests {
     #[test]
     fn inside_an_async_runtime_is_an_error_not_a_deadlock() {
         let storage = ObjectStorage::in_memory().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let result = rt.block_on(async { storage.get("x") });
-        assert!(matches!(result, Err(StateError::NotSupported(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(StateError::NotSupported(_))),
+            "{result:?}"
+        );
     }
 }
