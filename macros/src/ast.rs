@@ -6,8 +6,6 @@ use crate::attr;
 
 /// One named field.
 pub struct Field<'a> {
-    /// The original field.
-    pub original: &'a syn::Field,
     /// Its name.
     pub ident: &'a Ident,
     /// Its written type (the value type of a table).
@@ -38,7 +36,6 @@ impl<'a> Input<'a> {
                     let Some(ident) = f.ident.as_ref() else { continue };
                     let parsed = attr::parse(&f.attrs, errors);
                     fields.push(Field {
-                        original: f,
                         ident,
                         ty: &f.ty,
                         vis: &f.vis,

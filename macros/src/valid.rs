@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::args::{self, Args};
 use crate::ast::Input;
 
 /// Whole-struct methods the macro generates; a table field may not take these names.
@@ -13,8 +14,20 @@ pub const MMAP_METHODS: &[&str] = &["open", "flush"];
 /// Name of the hidden field the macro adds (with `backend = Mmap`).
 pub const HIDDEN_FIELD: &str = "__laminar_values";
 
-/// Pushes every problem of `input` to `errors`.
-pub fn check(input: &Input, mmap: bool, errors: &mut Vec<syn::Error>) {
+/// Pushes every problem of `input` (and of a build without a default
+/// backend when `args` names none) to `errors`.
+pub fn check(input: &Input, args: &Args, errors: &mut Vec<syn::Error>) {
+    fields(input, args::is_mmap(args), errors);
+    if args.backend.is_none() && !args::has_default() {
+        errors.push(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "no default typed backend in this build: enable the cargo feature `btree` or `ahash` of laminar-core, or name one: `#[state_store(backend = Mmap)]` (feature `mmap`)",
+        ));
+    }
+}
+
+/// The struct's shape and fields.
+fn fields(input: &Input, mmap: bool, errors: &mut Vec<syn::Error>) {
     let generics = &input.item.generics;
     const GENERIC: &str =
         "#[state_store] does not support generic structs: name concrete key and value types";

@@ -281,10 +281,6 @@ pub(crate) fn aligned_bytes(bytes: &[u8]) -> Bytes {
     Bytes::from_owner(buf)
 }
 
-/// Values up to this many bytes are copied into shared chunks by
-/// `InMemoryStore::put`.
-pub(crate) const INLINE_MAX: usize = 112;
-
 /// Returns `true` if a half-open range contains no key (empty or reversed).
 #[inline]
 pub(crate) fn range_is_empty(range: &Range<&[u8]>) -> bool {

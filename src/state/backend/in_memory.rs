@@ -31,9 +31,11 @@ use crate::state::collections::bptree::{self, BPlusTree, Entry};
 use crate::state::collections::key_buf::KeyBuf;
 use crate::state::error::Result;
 use crate::state::snapshot::StateSnapshot;
-use crate::state::store::{
-    aligned_bytes, range_is_empty, ScanIter, StateStore, INLINE_MAX, VALUE_ALIGN,
-};
+use crate::state::store::{aligned_bytes, range_is_empty, ScanIter, StateStore, VALUE_ALIGN};
+
+/// Values up to this many bytes are copied into shared chunks by
+/// [`InMemoryStore::put`](StateStore::put).
+const INLINE_MAX: usize = 112;
 
 /// Key bytes per layer.
 const SLICE: usize = 7;

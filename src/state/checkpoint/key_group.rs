@@ -76,6 +76,11 @@ pub const MAX_KEY_GROUPS: u32 = 1 << 15;
 /// A `(key, value)` pair.
 type Entry = (Vec<u8>, Vec<u8>);
 
+/// A key for an error message: `b"..."` with non-printable bytes escaped.
+fn shown(key: &[u8]) -> String {
+    format!("{:?}", bytes::Bytes::copy_from_slice(key))
+}
+
 // The five primes of the XXH64 specification.
 const P1: u64 = 0x9E37_79B1_85EB_CA87;
 const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
@@ -459,12 +464,13 @@ impl KeyGroupedSnapshot {
             .iter()
             .find(|g| !range.contains(*g) && !all.group_entries(*g).is_empty())
         {
-            let key = all.group_entries(group).first().map(|(k, _)| k.clone());
+            let key = all
+                .group_entries(group)
+                .first()
+                .map(|(k, _)| shown(k))
+                .unwrap_or_default();
             return Err(StateError::InvalidArgument(format!(
-                "key {:?} is in key group {group}, outside the worker's {range}",
-                key.as_deref()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default()
+                "key {key} is in key group {group}, outside the worker's {range}"
             )));
         }
         // `all` covers every group: offset `g` is where group `g` starts.
@@ -600,8 +606,8 @@ pub fn restore_key_groups<S: StateStore + ?Sized>(
                 a.0.max(b.0)
             ),
             format!(
-                "both hold key {:?} (key group {}): their ranges overlap",
-                String::from_utf8_lossy(&a.1 .0),
+                "both hold key {} (key group {}): their ranges overlap",
+                shown(&a.1 .0),
                 groups.group_of(&a.1 .0)
             ),
         ));
@@ -832,6 +838,10 @@ mod tests {
                 .contains("outside the worker's key groups 0..4"),
             "{err}"
         );
+        assert!(
+            err.to_string().starts_with("invalid argument: key b\"key:"),
+            "{err}"
+        );
         let too_wide = KeyGroupRange::new(0, 9).unwrap();
         assert!(KeyGroupedSnapshot::of_store(&InMemoryStore::new(), g, too_wide).is_err());
         // The keys of the range alone are accepted, and only they are kept.
@@ -858,6 +868,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StateError::Corruption { .. }), "{err}");
         assert!(err.to_string().contains("parts 0 and 1"), "{err}");
+        assert!(err.to_string().contains("both hold key b\"key:"), "{err}");
         let wide = KeyGroupRange::new(0, 9).unwrap();
         assert!(restore_key_groups(&mut target, g, &[whole], wide).is_err());
         assert_eq!(target.snapshot().data(), before.data());

@@ -105,18 +105,15 @@ const PREFETCH_MAX: usize = 1024;
 /// one value (leaf) at a position that depends on them; with keys of more
 /// than eight bytes a group of [`GROUP`] keys spans two cache lines, so
 /// [`count_below`] itself misses twice in a row. Requested together when the
-/// node is entered, those misses overlap: for `(u32, u64)` keys, dependent
-/// lookups took 0.78x the time of std's `BTreeMap` at 1M keys and 0.83-0.87x
-/// at 10M, against 0.94x with the keys alone not prefetched
-/// (`./benches/ab.sh 28e0ddc typed [KEYS]`, 28e0ddc being the revision whose
-/// `BTree` marker was std's).
+/// node is entered, those misses overlap, which makes dependent lookups of
+/// `(u32, u64)` keys clearly faster than with the keys alone not prefetched.
 ///
 /// With keys of at most eight bytes (the `u64` words of `InMemoryStore`) it
 /// does nothing: the first pass of [`count_below`] already loads every key
 /// line at once, inner nodes are 1 KiB and a million-key tree's inner levels
-/// stay in cache; prefetching there measured 4-19% slower on dependent
-/// lookups and no faster on independent ones (`./benches/ab.sh 55bcee9
-/// inmemory`, the revision that prefetched for every key width).
+/// stay in cache, and prefetching there measured slower on dependent
+/// lookups and no faster on independent ones. (Figures for both, with
+/// their commands: `BENCHMARKS.md`, "Figures behind the source docs".)
 ///
 /// A hint only: it neither faults nor changes any value.
 #[inline(always)]

@@ -152,23 +152,17 @@ impl IndexSlot {
 /// A lookup of a short value hashes two words, then compares three words of
 /// one slot (usually) with no pointer to follow, and inlines into the typed
 /// table's `get`: fewer instructions ahead of the table's own cache miss
-/// than the SwissTable (`hashbrown::HashTable`) it replaced. Independent
-/// typed `AHash` gets by `(&str, u64)` at 1M keys took a median 0.97x the
-/// time of that version over nine runs (from 0.69x to 1.04x), dependent ones
-/// 0.97x (0.95-1.01x) (`./benches/ab.sh 6adfedd typedhash`, 24 November
-/// 2026): a small gain, since the table's own cache miss dominates.
+/// than the SwissTable (`hashbrown::HashTable`) it replaced: a small gain,
+/// since the table's own cache miss dominates.
 ///
-/// Since 25 November a lookup checks the home slot inline and follows the
-/// rest of the probe sequence out of line, small tables are kept a quarter
-/// full so that nearly every value sits at home, and slots hold the code
-/// plus one, which is a [`DictCode`](super::DictCode) as it stands. One
-/// iteration of a loop of typed gets by `(&str, u64)` then runs about 72
-/// instructions on the hit path instead of 86 (counted in its x86_64
-/// disassembly). In a loop of independent gets whose table lookups miss
-/// the cache, the instructions of each get decide how many fit in the
-/// CPU's window of work in flight: 0.82-0.96x the time (median 0.94x over
-/// six runs), dependent gets 0.94-0.99x (`./benches/ab.sh 2605cdf
-/// typedhash`).
+/// A lookup checks the home slot inline and follows the rest of the probe
+/// sequence out of line, small tables are kept a quarter full so that
+/// nearly every value sits at home, and slots hold the code plus one,
+/// which is a [`DictCode`](super::DictCode) as it stands. In a loop of
+/// independent gets whose table lookups miss the cache, the instructions of
+/// each get decide how many fit in the CPU's window of work in flight, so
+/// a shorter hit path lets more lookups overlap. (Measured figures, with
+/// their commands: `BENCHMARKS.md`, "Figures behind the source docs".)
 #[derive(Clone, Default)]
 struct CodeIndex {
     /// Empty or a power of two long.
@@ -289,9 +283,10 @@ impl CodeIndex {
     }
 }
 
-/// 64 x 64 -> 128-bit multiply, folded to 64 bits by xor of the halves.
+/// 64 x 64 -> 128-bit multiply, folded to 64 bits by xor of the halves: the
+/// mixing step of the dictionary's and the typed hash tables' hashes.
 #[inline]
-fn folded_multiply(a: u64, b: u64) -> u64 {
+pub(crate) fn folded_multiply(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
 }

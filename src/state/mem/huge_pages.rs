@@ -4,9 +4,8 @@
 //!
 //! A lookup in a structure much larger than the cache misses on one or two
 //! lines, and with 4 KiB pages each miss also misses the TLB and walks the
-//! page tables (on the benchmark VM, huge pages made `InMemoryStore`'s `get`
-//! at 1M keys take 0.73-0.85x the time: `./benches/ab.sh 124ead1 inmemory`,
-//! the revision before them). Linux backs an aligned 2 MiB range with one huge
+//! page tables, which huge pages avoid (the measured gain is in
+//! `BENCHMARKS.md`, "Huge pages"). Linux backs an aligned 2 MiB range with one huge
 //! page if the range is advised with `MADV_HUGEPAGE` and
 //! `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` or `always`;
 //! otherwise the memory is ordinary pages and everything works the same.

@@ -23,7 +23,7 @@ pub(crate) fn line<T>(p: *const T) {
 /// Cache line size assumed by [`lines`].
 const LINE: usize = 64;
 
-/// [`line`] for every cache line that the `bytes` bytes from `p` touch
+/// [`line()`] for every cache line that the `bytes` bytes from `p` touch
 /// (wherever they start within a line, the last one included).
 #[inline(always)]
 pub(crate) fn lines<T>(p: *const T, bytes: usize) {

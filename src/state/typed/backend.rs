@@ -104,6 +104,47 @@ pub trait Ordered: NativeBackend {
     ) -> impl Iterator<Item = (&'m R, &'m V)>;
 }
 
+/// The [`NativeBackend`] operations that a backend's map (`BPlusTree`,
+/// `ProbeMap`) provides under the same names: each forwards to the map's
+/// inherent method.
+#[cfg(any(feature = "btree", feature = "ahash"))]
+macro_rules! forward_to_map {
+    () => {
+        #[inline]
+        fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V> {
+            map.get(key)
+        }
+        #[inline]
+        fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V> {
+            map.get_mut(key)
+        }
+        #[inline]
+        fn insert<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: R, value: V) -> Option<V> {
+            map.insert(key, value)
+        }
+        #[inline]
+        fn remove<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: &R) -> Option<V> {
+            map.remove(key)
+        }
+        #[inline]
+        fn get_or_insert_with<R: KeyRepr, V>(
+            map: &mut Self::Map<R, V>,
+            key: R,
+            make: impl FnOnce() -> V,
+        ) -> Option<&mut V> {
+            map.get_or_insert_with(key, make)
+        }
+        fn iter<'m, R: KeyRepr, V: 'm>(
+            map: &'m Self::Map<R, V>,
+        ) -> impl Iterator<Item = (&'m R, &'m V)> {
+            map.iter()
+        }
+        fn retain<R: KeyRepr, V>(map: &mut Self::Map<R, V>, keep: impl FnMut(&R, &mut V) -> bool) {
+            map.retain(keep)
+        }
+    };
+}
+
 /// Ordered in-memory backend: a B+ tree of inline keys to native values.
 ///
 /// Point operations are `O(log n)`; range and prefix scans are in key order.
@@ -111,9 +152,9 @@ pub trait Ordered: NativeBackend {
 /// live in the leaves, a lookup prefetches a node's arrays as it enters it
 /// (so each level costs at most one cache miss), and nodes sit in 2 MiB
 /// chunks backed by transparent huge pages where Linux offers them (so most
-/// of those misses skip the page walk). Measured against std's `BTreeMap` in
-/// one process (`Table<(Dict<String>, u64), u64, _>`, dependent lookups):
-/// 0.56-0.63x its latency at 1M keys and 0.65-0.70x at 10M.
+/// of those misses skip the page walk), so dependent lookups take well
+/// under the latency of std's `BTreeMap` at a million keys and more
+/// (figures: `BENCHMARKS.md`).
 #[cfg(feature = "btree")]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash)]
 pub struct BTree;
@@ -135,38 +176,7 @@ impl Backend for BTree {
 
 #[cfg(feature = "btree")]
 impl NativeBackend for BTree {
-    #[inline]
-    fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V> {
-        map.get(key)
-    }
-    #[inline]
-    fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V> {
-        map.get_mut(key)
-    }
-    #[inline]
-    fn insert<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: R, value: V) -> Option<V> {
-        map.insert(key, value)
-    }
-    #[inline]
-    fn remove<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: &R) -> Option<V> {
-        map.remove(key)
-    }
-    #[inline]
-    fn get_or_insert_with<R: KeyRepr, V>(
-        map: &mut Self::Map<R, V>,
-        key: R,
-        make: impl FnOnce() -> V,
-    ) -> Option<&mut V> {
-        map.get_or_insert_with(key, make)
-    }
-    fn iter<'m, R: KeyRepr, V: 'm>(
-        map: &'m Self::Map<R, V>,
-    ) -> impl Iterator<Item = (&'m R, &'m V)> {
-        map.iter()
-    }
-    fn retain<R: KeyRepr, V>(map: &mut Self::Map<R, V>, keep: impl FnMut(&R, &mut V) -> bool) {
-        map.retain(keep)
-    }
+    forward_to_map!();
 }
 
 #[cfg(feature = "btree")]
@@ -224,10 +234,6 @@ impl Backend for AHash {
 #[cfg(feature = "ahash")]
 impl NativeBackend for AHash {
     #[inline]
-    fn get<'m, R: KeyRepr, V>(map: &'m Self::Map<R, V>, key: &R) -> Option<&'m V> {
-        map.get(key)
-    }
-    #[inline]
     fn get_many<'m, R: KeyRepr, V, const N: usize>(
         map: &'m Self::Map<R, V>,
         keys: &[Option<R>; N],
@@ -241,34 +247,7 @@ impl NativeBackend for AHash {
     ) -> impl Iterator<Item = Option<&'m V>> {
         map.get_each(keys)
     }
-    #[inline]
-    fn get_mut<'m, R: KeyRepr, V>(map: &'m mut Self::Map<R, V>, key: &R) -> Option<&'m mut V> {
-        map.get_mut(key)
-    }
-    #[inline]
-    fn insert<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: R, value: V) -> Option<V> {
-        map.insert(key, value)
-    }
-    #[inline]
-    fn remove<R: KeyRepr, V>(map: &mut Self::Map<R, V>, key: &R) -> Option<V> {
-        map.remove(key)
-    }
-    #[inline]
-    fn get_or_insert_with<R: KeyRepr, V>(
-        map: &mut Self::Map<R, V>,
-        key: R,
-        make: impl FnOnce() -> V,
-    ) -> Option<&mut V> {
-        map.get_or_insert_with(key, make)
-    }
-    fn iter<'m, R: KeyRepr, V: 'm>(
-        map: &'m Self::Map<R, V>,
-    ) -> impl Iterator<Item = (&'m R, &'m V)> {
-        map.iter()
-    }
-    fn retain<R: KeyRepr, V>(map: &mut Self::Map<R, V>, keep: impl FnMut(&R, &mut V) -> bool) {
-        map.retain(keep)
-    }
+    forward_to_map!();
 }
 
 #[cfg(all(laminar_default_backend = "btree", not(feature = "btree")))]

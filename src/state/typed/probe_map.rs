@@ -3,7 +3,7 @@
 //! batched lookup pipeline ([`Pipeline`]).
 
 use crate::state::collections::probe_table::ProbeTable;
-use crate::state::key::KeyRepr;
+use crate::state::key::{folded_multiply, KeyRepr};
 
 /// Keys a [`Pipeline`] hashes and requests ahead of the one it compares:
 /// enough for one core's cache misses to overlap (16 lines in flight), few
@@ -82,21 +82,12 @@ pub struct ProbeMap<K, V> {
 /// multiply: the CPU computes the rounds while the dictionary lookup runs,
 /// so the table's cache miss starts one multiply after the code is known,
 /// where ahash (three dependent multiplies) and a two-round hash of both
-/// words wait for two or three. Typed `AHash` gets by `(&str, u64)`:
-/// 0.86-1.01x the time with ahash (median 0.94x), dependent lookups
-/// 0.96-0.99x, six runs of `./benches/ab.sh dd8cb7f typedhash` (25
-/// November).
+/// words wait for two or three (measured against ahash: `BENCHMARKS.md`,
+/// "Figures behind the source docs").
 #[derive(Clone)]
 struct KeyHasher {
     hasher: ahash::RandomState,
     seeds: [u64; 4],
-}
-
-/// The high and low halves of the full product, XORed.
-#[inline]
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
 }
 
 impl KeyHasher {

@@ -93,9 +93,14 @@ impl<K: Key, V, B: Backend> Table<K, V, B> {
     /// An empty table (for `Mmap`: in an anonymous mapping,
     /// nothing on disk).
     pub fn new() -> Self {
+        Self::from_parts(Default::default(), Default::default())
+    }
+
+    /// A table of `map` with the dictionaries `dicts` its keys use.
+    pub(super) fn from_parts(map: B::Map<K::Repr, V>, dicts: K::Dicts) -> Self {
         Table {
-            map: Default::default(),
-            dicts: Default::default(),
+            map,
+            dicts,
             _key: PhantomData,
         }
     }
@@ -404,20 +409,7 @@ impl<K: Key, V: Value, B: NativeBackend> Table<K, V, B> {
     /// Appends this table's dictionaries and entries to `out` under `name`
     /// (see [`layout`]).
     pub fn write_snapshot(&self, name: &str, out: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
-        let mut failed = None;
-        let mut i = 0u8;
-        self.dicts.each(&mut |d| {
-            let mut key = layout::header(name, layout::DICT);
-            key.push(i);
-            i = i.wrapping_add(1);
-            match d.to_bytes() {
-                Ok(bytes) => out.push((key, bytes.to_vec())),
-                Err(e) => failed = Some(e),
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        write_dicts(name, &self.dicts, out)?;
         out.reserve(self.len());
         for (r, v) in B::iter(&self.map) {
             let mut key = layout::header(name, layout::ENTRY);
@@ -437,15 +429,38 @@ impl<K: Key, V: Value, B: NativeBackend> Table<K, V, B> {
             let value = V::from_snapshot_bytes(v)?;
             Ok(B::insert(&mut map, repr, value).is_none())
         })?;
-        Ok((
-            Table {
-                map,
-                dicts,
-                _key: PhantomData,
-            },
-            used,
-        ))
+        Ok((Self::from_parts(map, dicts), used))
     }
+}
+
+/// Every dictionary of `dicts` encoded (`DictionaryKeyEncoder::to_bytes`),
+/// dictionary `i` at index `i`.
+pub(super) fn encoded_dicts<D: KeyDicts>(dicts: &D) -> Result<Vec<Vec<u8>>> {
+    let mut encoded = Vec::new();
+    let mut failed = None;
+    dicts.each(&mut |d| match d.to_bytes() {
+        Ok(bytes) => encoded.push(bytes.to_vec()),
+        Err(e) => failed = Some(e),
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(encoded),
+    }
+}
+
+/// Appends the dictionaries of field `name` to a snapshot's entries, in the
+/// layout [`read_field`] reads (see [`layout`]).
+pub(super) fn write_dicts<D: KeyDicts>(
+    name: &str,
+    dicts: &D,
+    out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<()> {
+    for (i, bytes) in encoded_dicts(dicts)?.into_iter().enumerate() {
+        let mut key = layout::header(name, layout::DICT);
+        key.push(i as u8);
+        out.push((key, bytes));
+    }
+    Ok(())
 }
 
 /// Reads the dictionaries and entries of field `name` from a sorted

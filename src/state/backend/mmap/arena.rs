@@ -1,6 +1,7 @@
-//! The one place with `unsafe`: a growable byte arena made of memory-mapped
-//! segments (anonymous, or windows of a locked file), and zero-copy [`Bytes`]
-//! that borrow from it.
+//! The one place with `unsafe` in the mmap backend (the in-memory
+//! containers' is in `state::mem`): a growable byte arena made of
+//! memory-mapped segments (anonymous, or windows of a locked file), and
+//! zero-copy [`Bytes`] that borrow from it.
 //!
 //! # Layout
 //!

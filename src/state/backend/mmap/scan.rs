@@ -1,4 +1,5 @@
-//! The ordered view of the keys used by scans and snapshots.
+//! The ordered view of the keys used by scans and snapshots, and its upkeep
+//! by the store.
 //!
 //! The hash index has no order. The first scan sorts the live keys into an
 //! array (O(n log n)); afterwards the array is kept usable incrementally
@@ -18,7 +19,10 @@ use std::collections::BTreeSet;
 use std::iter::Peekable;
 use std::ops::Bound;
 
-use super::KeyBuf;
+use bytes::Bytes;
+
+use super::MmapStateStore;
+use crate::state::collections::key_buf::KeyBuf;
 
 /// Sorted keys plus the changes since they were sorted.
 #[derive(Debug, Default)]
@@ -105,5 +109,48 @@ impl<'a> Iterator for Merge<'a> {
             (Some(_), None) => self.a.next(),
             (None, _) => self.b.next(),
         }
+    }
+}
+
+impl MmapStateStore {
+    /// Live entries with keys `>= start`, in key order, as slices of the
+    /// mapping (no copy): what the typed `Mmap` tables scan with.
+    pub(crate) fn entries_from<'a>(
+        &'a self,
+        start: &[u8],
+    ) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        self.scan_index()
+            .from(start)
+            .filter_map(move |k| Some((k.as_slice(), self.value_of(k.as_slice())?)))
+    }
+
+    pub(super) fn scan_index(&self) -> &ScanIndex {
+        self.sorted
+            .get_or_init(|| ScanIndex::build(self.index.keys().cloned()))
+    }
+
+    /// Keeps the scan view in step with a new key (if a scan built one).
+    pub(super) fn note_inserted(&mut self, key: &[u8]) {
+        if let Some(view) = self.sorted.get_mut() {
+            view.inserted(key);
+            if view.worn_out() {
+                self.sorted.take();
+            }
+        }
+    }
+
+    /// Keeps the scan view in step with a deleted key.
+    pub(super) fn note_deleted(&mut self, key: &[u8]) {
+        if let Some(view) = self.sorted.get_mut() {
+            view.deleted(key);
+            if view.worn_out() {
+                self.sorted.take();
+            }
+        }
+    }
+
+    pub(super) fn pair(&self, key: &KeyBuf) -> Option<(Bytes, Bytes)> {
+        let value = self.shared_value(key.as_slice())?;
+        Some((Bytes::copy_from_slice(key.as_slice()), value))
     }
 }

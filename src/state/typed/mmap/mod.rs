@@ -1,7 +1,6 @@
 //! The [`Mmap`] marker: typed tables over an [`MmapStateStore`], with
 //! rkyv-archived values read in place.
 
-use std::marker::PhantomData;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -9,7 +8,7 @@ use rkyv::api::high::HighDeserializer;
 use rkyv::{rancor, Archive, Deserialize};
 
 use super::backend::Backend;
-use super::table::{layout, read_field, Table};
+use super::table::{encoded_dicts, layout, read_field, write_dicts, Table};
 use crate::state::backend::mmap::MmapStateStore;
 use crate::state::error::{Result, StateError};
 use crate::state::key::{
@@ -213,11 +212,7 @@ where
         map.reserved = reserved;
         map.reserved_bytes = reserved_bytes;
         map.dicts_written = Some(dict_total(&dicts));
-        Ok(Table {
-            map,
-            dicts,
-            _key: PhantomData,
-        })
+        Ok(Self::from_parts(map, dicts))
     }
 
     /// `true` for a table opened from a file.
@@ -236,16 +231,7 @@ where
         if self.map.dicts_written == Some(total) {
             return Ok(());
         }
-        let mut encoded = Vec::new();
-        let mut failed = None;
-        self.dicts.each(&mut |d| match d.to_bytes() {
-            Ok(b) => encoded.push(b.to_vec()),
-            Err(e) => failed = Some(e),
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        for (i, bytes) in encoded.into_iter().enumerate() {
+        for (i, bytes) in encoded_dicts(&self.dicts)?.into_iter().enumerate() {
             let i = u8::try_from(i)
                 .map_err(|_| StateError::InvalidArgument("more than 256 dictionaries".into()))?;
             self.map.put_reserved(&[tag::DICT, i], bytes)?;
@@ -449,20 +435,7 @@ where
     /// Appends this table's dictionaries and entries to `out` under `name`,
     /// in the snapshot layout shared by every backend (see [`layout`]).
     pub fn write_snapshot(&self, name: &str, out: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
-        let mut failed = None;
-        let mut i = 0u8;
-        self.dicts.each(&mut |d| {
-            let mut key = layout::header(name, layout::DICT);
-            key.push(i);
-            i = i.wrapping_add(1);
-            match d.to_bytes() {
-                Ok(bytes) => out.push((key, bytes.to_vec())),
-                Err(e) => failed = Some(e),
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        write_dicts(name, &self.dicts, out)?;
         out.reserve(self.len());
         for (k, v) in self.map.store.entries_from(&[tag::ENTRY]) {
             let Some((&tag::ENTRY, encoded)) = k.split_first() else {
@@ -490,14 +463,7 @@ where
                 .put(k.as_slice(), crate::state::store::aligned_bytes(v))?;
             Ok(true)
         })?;
-        Ok((
-            Table {
-                map,
-                dicts,
-                _key: PhantomData,
-            },
-            used,
-        ))
+        Ok((Self::from_parts(map, dicts), used))
     }
 
     /// Replaces the content of this table with that of `other` (used by the
