@@ -25,7 +25,7 @@ const PARTS_IN_FLIGHT: usize = 4;
 /// calling it from inside an async runtime is an error
 /// ([`StateError::NotSupported`]), not a deadlock: run it on a blocking
 /// thread there. Files larger than [`MULTIPART_THRESHOLD`] are uploaded in
-/// parts of that size, [`PARTS_IN_FLIGHT`] at a time, and the upload is
+/// parts of that size, 4 at a time, and the upload is
 /// aborted on error. [`put_if_absent`](CheckpointStorage::put_if_absent)
 /// uses [`PutMode::Create`] (S3: `If-None-Match: *`).
 pub struct ObjectStorage {
