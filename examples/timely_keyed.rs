@@ -299,6 +299,12 @@ fn run_worker(worker: &mut timely::worker::Worker, opts: &Opts) -> Result<()> {
     let index = worker.index() as u32;
     let peers = worker.peers() as u32;
     let groups = KeyGroups::DEFAULT;
+    if peers > groups.count() {
+        return Err(StateError::InvalidArgument(format!(
+            "{peers} workers but only {} key groups",
+            groups.count()
+        )));
+    }
     let storage = storage(opts)?;
     let latest = latest_commit(&*storage)?;
     let start = latest.map_or(0, |(e, _, _)| e + 1);
