@@ -440,11 +440,14 @@ fn write_rate() {
             .unwrap()
             .wait()
             .unwrap();
+        // The writer thread frees the capture and collects garbage after
+        // the commit: count that in the local part, for both.
+        dir.wait_idle().unwrap();
         let local = start.elapsed();
         let mut bytes = 0;
         if let Some(storage) = storage {
             let remote =
-                RemoteCheckpoints::shared(Arc::clone(storage), &format!("bench-{n}")).unwrap();
+                RemoteCheckpoints::shared(Arc::clone(storage), &run_prefix(&format!("bench-{n}"))).unwrap();
             bytes = remote.upload(&dir, 1).unwrap().bytes;
         }
         let secs = start.elapsed().as_secs_f64();
