@@ -447,7 +447,8 @@ fn write_rate() {
         let mut bytes = 0;
         if let Some(storage) = storage {
             let remote =
-                RemoteCheckpoints::shared(Arc::clone(storage), &run_prefix(&format!("bench-{n}"))).unwrap();
+                RemoteCheckpoints::shared(Arc::clone(storage), &run_prefix(&format!("bench-{n}")))
+                    .unwrap();
             bytes = remote.upload(&dir, 1).unwrap().bytes;
         }
         let secs = start.elapsed().as_secs_f64();
