@@ -1,6 +1,7 @@
 //! Corruption test of a small checkpoint chain (epoch 1 a base, epochs 2
 //! and 3 deltas, so checkpoint 3 is base + 2 deltas + its manifest): every
-//! byte of every file of checkpoint 3 flipped, every file truncated to every
+//! byte of every file of checkpoint 3 flipped (one bit, cycling through the
+//! eight positions), every file truncated to every
 //! shorter length, and every file removed. Each time:
 //!
 //! - `restore_latest` without fallback is an `Err` whose message names the
@@ -147,17 +148,12 @@ fn every_flip_truncation_and_removal_is_an_error_or_an_older_checkpoint() {
         // file systems flush on close and the test slow).
         let handle = std::fs::OpenOptions::new().write(true).open(&full).unwrap();
         for i in 0..original.len() {
-            for bit in [0x01u8, 0x80] {
-                handle.write_all_at(&[original[i] ^ bit], i as u64).unwrap();
-                check_damage(
-                    &dir,
-                    &cuts,
-                    &file,
-                    survivor,
-                    &format!("{file} bit {bit:#x} of byte {i}"),
-                );
-                damaged += 1;
-            }
+            // One bit per byte, cycling through the eight positions.
+            let bit = 1u8 << (i % 8);
+            handle.write_all_at(&[original[i] ^ bit], i as u64).unwrap();
+            let what = format!("{file} bit {bit:#x} of byte {i}");
+            check_damage(&dir, &cuts, &file, survivor, &what);
+            damaged += 1;
             handle.write_all_at(&original[i..=i], i as u64).unwrap();
         }
         for len in (0..original.len()).rev() {
@@ -187,7 +183,7 @@ fn every_flip_truncation_and_removal_is_an_error_or_an_older_checkpoint() {
         }
         std::fs::write(&full, &original).unwrap();
     }
-    assert!(damaged > 1000, "only {damaged} damaged variants");
+    assert!(damaged > 500, "only {damaged} damaged variants");
     // Repaired, the chain restores again.
     let mut store = Checkpointed::new(InMemoryStore::new());
     assert_eq!(

@@ -4,7 +4,8 @@
 //! compared with the model's state at that checkpoint's cut (the moment of
 //! its capture), whatever happened to the live store afterwards.
 //!
-//! 48 cases per backend by default; set `PROPTEST_CASES` for more.
+//! 24 cases per backend by default (each case fsyncs a few dozen files);
+//! set `CHECKPOINT_PROPTEST_CASES` for more.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,9 @@ enum Op {
     Wait,
     /// Restore retained checkpoint number `i` (mod the count) into a fresh store.
     RestoreFresh(usize),
+    /// Restore retained checkpoint number `i` into the live store and go on
+    /// from there (its next delta continues that checkpoint's chain).
+    RestoreLive(usize),
     /// Drop the directory and the live store, reopen, restore the latest
     /// checkpoint into a new live store and go on from there.
     Restart,
@@ -48,15 +52,16 @@ fn op() -> impl Strategy<Value = Op> {
         8 => Just(Op::Checkpoint),
         3 => Just(Op::Wait),
         3 => any::<usize>().prop_map(Op::RestoreFresh),
+        2 => any::<usize>().prop_map(Op::RestoreLive),
         2 => Just(Op::Restart),
     ]
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
+    std::env::var("CHECKPOINT_PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(48)
+        .unwrap_or(24)
 }
 
 fn content<S: StateStore>(store: &S) -> Map {
@@ -121,6 +126,22 @@ fn run<S: StateStore>(
                     .unwrap();
                 prop_assert_eq!(&content(&restored), &cuts[&e], "epoch {}", e);
                 prop_assert_eq!(restored.len(), cuts[&e].len());
+            }
+            Op::RestoreLive(i) => {
+                for h in pending.drain(..) {
+                    prop_assert!(h.wait().is_ok());
+                }
+                d.wait_idle().unwrap();
+                let epochs = d.epochs().unwrap();
+                if epochs.is_empty() {
+                    continue;
+                }
+                let e = epochs[i % epochs.len()];
+                let manifest = d.manifest(e).unwrap();
+                d.restore(&manifest, &mut [("main", &mut store)]).unwrap();
+                prop_assert!(store.next_is_delta());
+                model = cuts[&e].clone();
+                prop_assert_eq!(&content(&store), &model);
             }
             Op::Restart => {
                 for h in pending.drain(..) {
@@ -223,7 +244,7 @@ proptest! {
             || {
                 n += 1;
                 laminar_core::state::MmapStateStore::persistent(
-                    &files.path().join(format!("store-{n}.db")),
+                    files.path().join(format!("store-{n}.db")),
                     1 << 16,
                 )
                 .unwrap()
@@ -370,4 +391,95 @@ fn retention_keeps_k() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(dir.epochs().unwrap(), vec![4, 5], "{files:?}");
+}
+
+/// A `#[state_store]` struct checkpoints through the directory with
+/// `Capture::from_snapshot` (a full base each time) and comes back whole.
+#[cfg(all(feature = "macros", feature = "ahash"))]
+#[test]
+fn state_store_struct_through_the_directory() {
+    use laminar_core::state::checkpoint::Capture;
+    use laminar_core::state::state_store;
+
+    #[state_store(backend = AHash)]
+    struct Counts {
+        #[state(key = u64)]
+        per_user: u64,
+        total: u64,
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dir = CheckpointDir::open(tmp.path()).unwrap();
+    let mut state = Counts::new();
+    let mut expected = BTreeMap::new();
+    for epoch in 1..=3u64 {
+        for user in 0..(epoch * 4) {
+            state.per_user.put(user, user * epoch).unwrap();
+            expected.insert(user, user * epoch);
+        }
+        state.total = epoch;
+        let capture = Capture::from_snapshot(state.snapshot().unwrap());
+        assert!(capture.is_base());
+        dir.checkpoint(epoch, [("counts", capture)])
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    drop(dir);
+    let dir = CheckpointDir::open(tmp.path()).unwrap();
+    let manifest = dir.latest().unwrap().unwrap();
+    assert_eq!(manifest.epoch(), 3);
+    let restored = Counts::from_snapshot(&dir.read_snapshot(&manifest, "counts").unwrap()).unwrap();
+    assert_eq!(restored.total, 3);
+    let got: BTreeMap<u64, u64> = restored.per_user.iter().map(|(k, v)| (k, *v)).collect();
+    assert_eq!(got, expected);
+}
+
+/// A checkpoint whose file cannot be written fails (its handle says so), the
+/// previous checkpoint stays the latest, and the store's next capture is a
+/// full one that succeeds.
+#[test]
+fn failed_write_leaves_the_previous_checkpoint_and_resyncs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dir = CheckpointDir::open(tmp.path()).unwrap();
+    let mut store = Checkpointed::new(InMemoryStore::new());
+    store.put(b"a", Bytes::from_static(b"1")).unwrap();
+    dir.checkpoint(1, [("s", store.capture())])
+        .unwrap()
+        .wait()
+        .unwrap();
+    let after_1 = content(&store);
+    // A directory where the delta's temporary file should go: creating it fails.
+    let blocker = tmp.path().join(".tmp-s-00000000000000000002-delta.part");
+    std::fs::create_dir(&blocker).unwrap();
+    store.put(b"b", Bytes::from_static(b"2")).unwrap();
+    let handle = dir.checkpoint(2, [("s", store.capture())]).unwrap();
+    let err = handle.wait().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(".tmp-s-00000000000000000002-delta.part"),
+        "{err}"
+    );
+    assert_eq!(dir.epochs().unwrap(), vec![1]);
+    assert!(!store.next_is_delta());
+    let mut restored = Checkpointed::new(InMemoryStore::new());
+    dir.restore_latest(&mut [("s", &mut restored)], Fallback::Never)
+        .unwrap();
+    assert_eq!(content(&restored), after_1);
+    std::fs::remove_dir(&blocker).unwrap();
+    store.put(b"c", Bytes::from_static(b"3")).unwrap();
+    let full = store.capture();
+    assert!(full.is_base());
+    dir.checkpoint(3, [("s", full)]).unwrap().wait().unwrap();
+    let mut restored = Checkpointed::new(InMemoryStore::new());
+    assert_eq!(
+        dir.restore_latest(&mut [("s", &mut restored)], Fallback::Never)
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(content(&restored), content(&store));
+    // A directory that open cannot remove does not stop it either.
+    std::fs::create_dir(tmp.path().join(".tmp-stuck")).unwrap();
+    drop(dir);
+    CheckpointDir::open(tmp.path()).unwrap();
 }

@@ -86,9 +86,10 @@ pub use self::StateError as Error;
 
 pub use self::snapshot::{
     restore_from_reader, ArchivedStateSnapshot, Iter as StateSnapshotIter, SnapshotEntry,
-    SnapshotReader, SnapshotView, SnapshotWriter, StateSnapshot, StateSnapshotBuilder,
-    StateSnapshotResolver, ValueSink, SNAPSHOT_BLOCK_MAX_ENTRIES, SNAPSHOT_BLOCK_TARGET_BYTES,
-    SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC, SNAPSHOT_MAX_ENTRY_BYTES,
+    SnapshotReader, SnapshotSink, SnapshotSource, SnapshotView, SnapshotWriter, StateSnapshot,
+    StateSnapshotBuilder, StateSnapshotResolver, ValueSink, SNAPSHOT_BLOCK_MAX_ENTRIES,
+    SNAPSHOT_BLOCK_TARGET_BYTES, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC,
+    SNAPSHOT_MAX_ENTRY_BYTES,
 };
 pub use self::store::{
     decode_value, encode_value, with_archived_bytes, CheckArchived, ScanIter, SerializeValue,

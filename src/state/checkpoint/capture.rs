@@ -58,6 +58,8 @@ pub(crate) enum CaptureBody {
     Full(Vec<(Bytes, Bytes)>),
     /// Puts and deletes since the previous capture.
     Delta(ChangeMap),
+    /// A whole state given as a snapshot ([`Capture::from_snapshot`]).
+    Snapshot(StateSnapshot),
 }
 
 /// A frozen, consistent view of a store at one instant, ready to be written
@@ -73,6 +75,11 @@ pub struct Capture {
     pub(crate) resync: Arc<AtomicBool>,
 }
 
+// A capture crosses to the writer thread; the directory handle may be
+// moved to another thread too.
+static_assertions::assert_impl_all!(Capture: Send);
+static_assertions::assert_impl_all!(super::CheckpointDir: Send);
+
 impl std::fmt::Debug for Capture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capture")
@@ -84,6 +91,23 @@ impl std::fmt::Debug for Capture {
 }
 
 impl Capture {
+    /// A base capture of a whole snapshot: the bridge for state that has no
+    /// change tracking of its own yet (typed tables, `#[state_store]`
+    /// structs: `Capture::from_snapshot(state.snapshot())`). Taking the
+    /// snapshot costs O(state) on the caller's thread, and every such
+    /// checkpoint is a full base; read it back with
+    /// [`CheckpointDir::read_snapshot`](super::CheckpointDir::read_snapshot).
+    pub fn from_snapshot(snapshot: StateSnapshot) -> Capture {
+        Capture {
+            body: CaptureBody::Snapshot(snapshot),
+            lineage: Lineage {
+                id: Lineage::fresh(),
+                seq: 1,
+            },
+            resync: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     /// `true` if the capture holds a whole state (a base), `false` for a delta.
     pub fn is_base(&self) -> bool {
         !matches!(self.body, CaptureBody::Delta(_))
@@ -94,6 +118,7 @@ impl Capture {
         match &self.body {
             CaptureBody::Base(m) | CaptureBody::Delta(m) => m.len(),
             CaptureBody::Full(v) => v.len(),
+            CaptureBody::Snapshot(s) => s.len(),
         }
     }
 
@@ -121,6 +146,9 @@ impl Capture {
                 .collect(),
             CaptureBody::Full(v) => {
                 return v.iter().map(|(k, v)| (&k[..], Some(&v[..]))).collect();
+            }
+            CaptureBody::Snapshot(s) => {
+                return s.iter().map(|(k, v)| (k, Some(v))).collect();
             }
         };
         out.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -261,13 +289,8 @@ impl<S: StateStore> Checkpointed<S> {
             (Pending::BaseFromChanges, None) => {
                 self.changes.remove(key);
             }
-            (_, value) => {
-                if let Some(slot) = self.changes.get_mut(key) {
-                    *slot = value;
-                } else {
-                    self.changes.insert(Box::from(key), value);
-                }
-            }
+            // One hash and probe; the key is copied only when it is new.
+            (_, value) => *self.changes.entry_ref(key).or_insert(None) = value,
         }
     }
 }

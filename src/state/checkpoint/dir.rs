@@ -9,8 +9,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+use super::super::backend::in_memory::InMemoryStore;
 use super::super::error::{Result, StateError};
-use super::capture::{Capture, Checkpointable, Lineage};
+use super::super::snapshot::StateSnapshot;
+use super::super::store::StateStore;
+use super::capture::{Capture, Checkpointable, Checkpointed, Lineage};
 use super::manifest::{
     part_file_name, valid_part_name, ChainFile, FileKind, Manifest, ManifestPart, PART_SUFFIX,
 };
@@ -302,6 +305,10 @@ impl CheckpointDir {
     /// Opens (creating if needed) a checkpoint directory: takes its lock,
     /// removes temporary files and part files no manifest references (left
     /// by a crash), and starts the writer thread.
+    ///
+    /// The directory belongs to the checkpoints: other files are left alone,
+    /// but any `*.part` file that no manifest names is deleted. If a
+    /// manifest cannot be read, no part file is deleted.
     pub fn open_with(path: impl AsRef<Path>, options: CheckpointOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path).map_err(io_err("creating", &path))?;
@@ -481,6 +488,21 @@ impl CheckpointDir {
         Ok(())
     }
 
+    /// Reads part `part` of checkpoint `manifest` back as one snapshot (the
+    /// counterpart of [`Capture::from_snapshot`]; works for any chain). Builds
+    /// the state in an `InMemoryStore` first, so it briefly holds two copies.
+    pub fn read_snapshot(&self, manifest: &Manifest, part: &str) -> Result<StateSnapshot> {
+        let chain = manifest.part(part).ok_or_else(|| {
+            StateError::InvalidArgument(format!(
+                "checkpoint {} has no part named {part:?}",
+                manifest.epoch
+            ))
+        })?;
+        let mut store = Checkpointed::new(InMemoryStore::new());
+        restore_part(&self.path, chain, &mut store)?;
+        Ok(store.inner().snapshot())
+    }
+
     /// Restores the newest checkpoint (or, with [`Fallback::ToOlder`], the
     /// newest one that can be read completely) into the targets. Returns its
     /// epoch, or `None` (targets untouched) if the directory has no checkpoint.
@@ -613,8 +635,17 @@ impl Writer {
                     chain,
                     lineage,
                 } => {
+                    // Retention may have removed the chain's files since the
+                    // restore read them (a checkpoint was committed meanwhile):
+                    // then the store's next delta fails and it resyncs.
+                    let intact = chain.iter().all(|f| {
+                        std::fs::metadata(self.dir.join(&f.name)).is_ok_and(|m| m.len() == f.len)
+                    });
                     let chains = self.chains.entry(part).or_default();
                     chains.retain(|c| c.lineage.id != lineage.id);
+                    if !intact {
+                        continue;
+                    }
                     chains.push(Chain {
                         lineage,
                         files: chain,
@@ -741,8 +772,8 @@ impl Writer {
             let is_tmp = name.starts_with(TMP_PREFIX);
             let is_orphan = name.ends_with(PART_SUFFIX) && !referenced.contains(&name);
             if is_tmp || is_orphan {
-                let path = entry.path();
-                std::fs::remove_file(&path).map_err(io_err("removing", &path))?;
+                // Best effort: what cannot be removed now is retried next time.
+                let _ = std::fs::remove_file(entry.path());
             }
         }
         Ok(())

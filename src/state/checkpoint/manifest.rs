@@ -189,8 +189,12 @@ impl Manifest {
             .ok()
             .and_then(|l| l.trim_end_matches('\n').strip_prefix("crc32c "))
             .ok_or_else(|| bad(body_end, "missing checksum line".into()))?;
+        // Exactly the form written (8 lowercase hex digits), so that no byte
+        // of the line can change without the manifest being rejected.
         let stored = u32::from_str_radix(crc_text, 16)
-            .map_err(|_| bad(body_end, format!("unreadable checksum {crc_text:?}")))?;
+            .ok()
+            .filter(|v| format!("{v:08x}") == crc_text)
+            .ok_or_else(|| bad(body_end, format!("unreadable checksum {crc_text:?}")))?;
         let actual = crc32c::crc32c(body);
         if stored != actual {
             return Err(bad(
@@ -346,9 +350,14 @@ mod tests {
         let bytes = m.encode();
         assert_eq!(Manifest::decode(&bytes, "m").unwrap(), m);
         for i in 0..bytes.len() {
-            let mut bad = bytes.clone();
-            bad[i] ^= 0x01;
-            assert!(Manifest::decode(&bad, "m").is_err(), "flip at {i} accepted");
+            for bit in 0..8 {
+                let mut bad = bytes.clone();
+                bad[i] ^= 1 << bit;
+                assert!(
+                    Manifest::decode(&bad, "m").is_err(),
+                    "flip of bit {bit} at {i} accepted"
+                );
+            }
         }
         for n in 0..bytes.len() {
             assert!(

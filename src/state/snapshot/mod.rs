@@ -936,6 +936,122 @@ impl ArchivedStateSnapshot {
     }
 }
 
+/// Where typed tables and `#[state_store]` structs write their snapshot
+/// entries: a [`StateSnapshotBuilder`] (straight into its arenas) or, as
+/// before, a `Vec<(Vec<u8>, Vec<u8>)>`.
+pub trait SnapshotSink {
+    /// Appends one entry whose key is written by `key` and value by `value`.
+    fn push_entry(
+        &mut self,
+        key: impl FnOnce(&mut Vec<u8>),
+        value: impl FnOnce(&mut ValueSink<'_>) -> Result<()>,
+    ) -> Result<()>;
+
+    /// Room for about `entries` more entries.
+    fn reserve_entries(&mut self, entries: usize) {
+        let _ = entries;
+    }
+}
+
+impl SnapshotSink for StateSnapshotBuilder {
+    #[inline]
+    fn push_entry(
+        &mut self,
+        key: impl FnOnce(&mut Vec<u8>),
+        value: impl FnOnce(&mut ValueSink<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.push_with(key, value)
+    }
+
+    fn reserve_entries(&mut self, entries: usize) {
+        self.snapshot.key_ends.reserve(entries);
+        self.snapshot.value_ends.reserve(entries);
+    }
+}
+
+impl SnapshotSink for Vec<(Vec<u8>, Vec<u8>)> {
+    fn push_entry(
+        &mut self,
+        key: impl FnOnce(&mut Vec<u8>),
+        value: impl FnOnce(&mut ValueSink<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut k = Vec::new();
+        key(&mut k);
+        let mut v = Vec::new();
+        let mut scratch = None;
+        value(&mut ValueSink {
+            values: &mut v,
+            scratch: &mut scratch,
+        })?;
+        self.push((k, v));
+        Ok(())
+    }
+
+    fn reserve_entries(&mut self, entries: usize) {
+        self.reserve(entries);
+    }
+}
+
+/// Sorted snapshot entries that typed tables and `#[state_store]` structs
+/// read their fields from: a [`StateSnapshot`] or, as before, a slice of
+/// `(key, value)` pairs sorted by key.
+pub trait SnapshotSource {
+    /// Number of entries.
+    fn entry_count(&self) -> usize;
+    /// Entry `i` (in ascending key order).
+    fn entry_at(&self, i: usize) -> Option<(&[u8], &[u8])>;
+
+    /// Index of the first entry whose key is not below `key`.
+    fn lower_bound(&self, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0usize, self.entry_count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry_at(mid) {
+                Some((k, _)) if k < key => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo
+    }
+}
+
+impl SnapshotSource for StateSnapshot {
+    fn entry_count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn entry_at(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.entry(i)
+    }
+}
+
+impl SnapshotSource for [(Vec<u8>, Vec<u8>)] {
+    fn entry_count(&self) -> usize {
+        self.len()
+    }
+    fn entry_at(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.get(i).map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+}
+
+impl SnapshotSource for Vec<(Vec<u8>, Vec<u8>)> {
+    fn entry_count(&self) -> usize {
+        self.len()
+    }
+    fn entry_at(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.get(i).map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+}
+
+impl<const N: usize> SnapshotSource for [(Vec<u8>, Vec<u8>); N] {
+    fn entry_count(&self) -> usize {
+        N
+    }
+    fn entry_at(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.get(i).map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+}
+
 /// Restores `store` from a snapshot read from `reader`, entry by entry,
 /// without materializing the snapshot: the store is cleared, then every
 /// entry is put. On error the store is cleared again (never a mix of two

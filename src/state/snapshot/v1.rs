@@ -92,12 +92,12 @@ pub(crate) fn check_body(header: &[u8], body: &[u8], location: &str) -> Result<L
         return Err(bad("shorter than its 24-byte root"));
     }
     let root = body.len() - 24;
-    if root % 8 != 0 {
+    if !root.is_multiple_of(8) {
         return Err(bad("root is not 8-byte aligned"));
     }
     let (array, len) =
         archived_vec(body, root, 32).ok_or_else(|| bad("entry array out of bounds"))?;
-    if len > 0 && (array % 8 != 0 || array + 32 * len > root) {
+    if len > 0 && (!array.is_multiple_of(8) || array + 32 * len > root) {
         return Err(bad("entry array misplaced"));
     }
     let layout = Layout {
@@ -125,13 +125,13 @@ pub(crate) fn check_body(header: &[u8], body: &[u8], location: &str) -> Result<L
 /// in code order.
 pub(crate) fn dict_values(bytes: &[u8]) -> Result<Vec<&[u8]>> {
     let bad = |what: &str| StateError::Deserialization(format!("version 1 dictionary: {what}"));
-    if bytes.len() < 16 || (bytes.len() - 16) % 8 != 0 {
+    if bytes.len() < 16 || !(bytes.len() - 16).is_multiple_of(8) {
         return Err(bad("not an archived list of values"));
     }
     let root = bytes.len() - 16;
     let (array, len) =
         archived_vec(bytes, root, 16).ok_or_else(|| bad("value array out of bounds"))?;
-    if len > 0 && (array % 8 != 0 || array + 16 * len > root) {
+    if len > 0 && (!array.is_multiple_of(8) || array + 16 * len > root) {
         return Err(bad("value array misplaced"));
     }
     (0..len)

@@ -382,6 +382,8 @@ pub struct SnapshotWriter<W: Write> {
     blocks: u64,
     bytes_written: u64,
     chain_crc: u32,
+    max_entries: usize,
+    target_bytes: usize,
 }
 
 impl<W: Write> SnapshotWriter<W> {
@@ -410,7 +412,20 @@ impl<W: Write> SnapshotWriter<W> {
             blocks: 0,
             bytes_written: SNAPSHOT_HEADER_LEN as u64,
             chain_crc: 0,
+            max_entries: SNAPSHOT_BLOCK_MAX_ENTRIES,
+            target_bytes: SNAPSHOT_BLOCK_TARGET_BYTES,
         })
+    }
+
+    /// Closes blocks at `max_entries` entries (at most
+    /// [`SNAPSHOT_BLOCK_MAX_ENTRIES`]) or `target_bytes` bytes, whichever
+    /// comes first, instead of the defaults. Smaller blocks locate
+    /// corruption more finely; larger ones cost fewer headers. Blocks
+    /// already written keep their size.
+    pub fn with_block_size(mut self, max_entries: usize, target_bytes: usize) -> Self {
+        self.max_entries = max_entries.clamp(1, SNAPSHOT_BLOCK_MAX_ENTRIES);
+        self.target_bytes = target_bytes.max(1);
+        self
     }
 
     /// Appends a put of `key` with `value`.
@@ -450,7 +465,7 @@ impl<W: Write> SnapshotWriter<W> {
         }
         let open = self.table.len() + self.keys.len() + self.values.len();
         if self.block_entries > 0
-            && (open + 8 + key.len() + vlen > SNAPSHOT_BLOCK_TARGET_BYTES
+            && (open + 8 + key.len() + vlen > self.target_bytes
                 || self.keys.len() + key.len() > SNAPSHOT_MAX_ENTRY_BYTES
                 || self.values.len() + vlen > SNAPSHOT_MAX_ENTRY_BYTES)
         {
@@ -475,7 +490,7 @@ impl<W: Write> SnapshotWriter<W> {
         self.table.extend_from_slice(&vend.to_le_bytes());
         self.block_entries += 1;
         self.entries += 1;
-        if self.block_entries == SNAPSHOT_BLOCK_MAX_ENTRIES {
+        if self.block_entries >= self.max_entries {
             self.flush_block()?;
         }
         Ok(())

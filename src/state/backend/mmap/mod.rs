@@ -318,6 +318,21 @@ impl MmapStateStore {
         })
     }
 
+    #[inline]
+    fn value_of(&self, key: &[u8]) -> Option<&[u8]> {
+        let loc = self.index.get(key)?;
+        self.arena.slice(loc.val_off, u64::from(loc.val_len))
+    }
+
+    /// The value of `key` as a `Bytes` referencing the mapping (no copy).
+    #[inline]
+    fn shared_value(&self, key: &[u8]) -> Option<Bytes> {
+        let loc = self.index.get(key)?;
+        self.arena.share(loc.val_off, u64::from(loc.val_len))
+    }
+}
+
+impl MmapStateStore {
     /// `put` of a borrowed value (the log copies it anyway).
     pub(crate) fn put_slice(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         if self.persist.is_none() && self.stats.should_compact() {
@@ -336,19 +351,6 @@ impl MmapStateStore {
             self.note_inserted(key);
         }
         Ok(())
-    }
-
-    #[inline]
-    fn value_of(&self, key: &[u8]) -> Option<&[u8]> {
-        let loc = self.index.get(key)?;
-        self.arena.slice(loc.val_off, u64::from(loc.val_len))
-    }
-
-    /// The value of `key` as a `Bytes` referencing the mapping (no copy).
-    #[inline]
-    fn shared_value(&self, key: &[u8]) -> Option<Bytes> {
-        let loc = self.index.get(key)?;
-        self.arena.share(loc.val_off, u64::from(loc.val_len))
     }
 }
 
