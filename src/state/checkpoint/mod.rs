@@ -145,6 +145,7 @@ mod dir;
 pub mod key_group;
 mod manifest;
 mod part;
+pub mod storage;
 
 pub use self::capture::{Capture, Checkpointable, Checkpointed, Lineage};
 pub use self::dir::{CheckpointDir, CheckpointHandle, CheckpointOptions, Fallback};
