@@ -20,21 +20,21 @@
 //! for more (e.g. 1000).
 #![cfg(all(feature = "mmap", unix))]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::crash::{child_args, replay, until_killed, Child, Journal, KillPlan, Reopened, REPORT};
+use common::rng::Rng;
 use laminar_core::state::{MmapStateStore, StateSnapshot, StateStore};
-
-#[path = "common/crash.rs"]
-mod crash;
-use crash::{last, run_and_kill, Rng};
 
 const CHILD_ENV: &str = "MMAP_CRASH_CHILD";
 const SEED_ENV: &str = "MMAP_CRASH_SEED";
+/// The journal note of a commit that is an explicit `compact`.
+const COMPACT: &str = " compact";
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -111,21 +111,14 @@ fn content(store: &MmapStateStore) -> Map {
 /// The child: runs operations until killed.
 #[test]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
+    let Some((dir, seed)) = child_args(CHILD_ENV, SEED_ENV) else {
         return; // not a child run
     };
-    let dir = PathBuf::from(dir);
-    let seed: u64 = std::env::var(SEED_ENV).unwrap().parse().unwrap();
     let mut store = MmapStateStore::persistent(dir.join("state.db"), 0).unwrap();
-    let mut report = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("report"))
-        .unwrap();
+    let mut journal = Journal::open(dir.join(REPORT));
     let mut rng = Rng(seed);
     let mut snap: Option<StateSnapshot> = None;
-    let start = Instant::now();
-    for i in 1.. {
+    for i in until_killed() {
         let op = op(&mut rng, i, seed);
         match &op {
             Op::Put(k, v) => store.put(k, Bytes::copy_from_slice(v)).unwrap(),
@@ -137,44 +130,27 @@ fn crash_child() {
                     store.restore(s.clone()).unwrap();
                 }
             }
-            Op::Flush | Op::Compact => {
-                let tag = if matches!(op, Op::Compact) {
-                    " compact"
-                } else {
-                    ""
-                };
-                report
-                    .write_all(format!("B {i}{tag}\n").as_bytes())
-                    .unwrap();
-                if matches!(op, Op::Flush) {
-                    store.flush().unwrap();
-                } else {
-                    store.compact().unwrap();
-                }
-                report.write_all(format!("A {i}\n").as_bytes()).unwrap();
+            Op::Flush => {
+                journal.begin(i, "");
+                store.flush().unwrap();
+                journal.ack(i);
             }
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            break; // the parent is gone
+            Op::Compact => {
+                journal.begin(i, COMPACT);
+                store.compact().unwrap();
+                journal.ack(i);
+            }
         }
     }
 }
 
-/// Replays the child's operations `1..=upto` from `start`; returns the
-/// model after `a` and after `b`.
+/// The model after the child's operations `1..=a` and `1..=b` from `start`.
 fn expected(start: &Map, seed: u64, a: u64, b: u64) -> (Map, Map) {
     let mut rng = Rng(seed);
-    let mut model = start.clone();
     let mut snap = None;
-    let mut at_a = start.clone();
-    for i in 1..=b {
-        let op = op(&mut rng, i, seed);
-        apply_model(&mut model, &mut snap, &op);
-        if i == a {
-            at_a = model.clone();
-        }
-    }
-    (at_a, model)
+    replay(start, a, b, |model, i| {
+        apply_model(model, &mut snap, &op(&mut rng, i, seed));
+    })
 }
 
 fn describe(got: &Map, want: &Map) -> String {
@@ -206,23 +182,19 @@ struct Stats {
 }
 
 fn kill_once(dir: &Path, seed: u64, run_ms: u64, start: &Map, stats: &mut Stats) -> Map {
-    let report = run_and_kill("crash_child", dir, CHILD_ENV, SEED_ENV, seed, run_ms);
-    let (a, b) = (last(&report, "A "), last(&report, "B "));
+    let report = Child::seeded("crash_child", CHILD_ENV, dir, SEED_ENV, seed).run_and_kill(run_ms);
+    let (a, b) = (report.acked(), report.begun());
     assert!(b >= a);
     let store = MmapStateStore::persistent(dir.join("state.db"), 0)
         .unwrap_or_else(|e| panic!("reopen after kill (seed {seed}, acked {a}, begun {b}): {e}"));
     let got = content(&store);
     let (at_a, at_b) = expected(start, seed, a, b);
     stats.acked += u64::from(a > 0);
-    let in_compaction = report
-        .lines()
-        .next_back()
-        .is_some_and(|l| l.starts_with("B ") && l.ends_with("compact"));
-    stats.in_compaction += u64::from(in_compaction);
+    stats.in_compaction += u64::from(report.killed_inside(COMPACT));
     stats.in_commit += u64::from(b > a);
     stats.ops += b;
-    if got == at_a || (b > a && got == at_b) {
-        stats.later += u64::from(b > a && got == at_b && at_a != at_b);
+    if let Some(at) = report.reopened_at(&got, &at_a, &at_b) {
+        stats.later += u64::from(at == Reopened::Begun);
         return got;
     }
     panic!(
@@ -235,31 +207,18 @@ fn kill_once(dir: &Path, seed: u64, run_ms: u64, start: &Map, stats: &mut Stats)
 
 #[test]
 fn kill_9_at_random_moments_never_loses_or_mixes_commits() {
-    let iterations: u64 = std::env::var("CRASH_ITERATIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(50);
+    let plan = KillPlan::from_env(0xC0FF_EE00, 0xA5A5);
+    let iterations = plan.iterations;
     let dir = tempfile::tempdir().unwrap();
-    let base_seed: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xC0FF_EE00);
-    let mut timing = Rng(base_seed ^ 0xA5A5);
     let mut state = Map::new();
     let mut stats = Stats::default();
     let enough = |s: &Stats| s.acked >= iterations / 4 && (s.in_commit > 0 || iterations < 20);
     let mut done = 0;
-    for it in 0..iterations.saturating_mul(4) {
-        if it >= iterations && enough(&stats) {
+    for point in plan {
+        if point.overtime && enough(&stats) {
             break;
         }
-        let seed = base_seed.wrapping_add(it.wrapping_mul(0x1_0000_0001));
-        // Kill between 5 ms (often before the child opened the store) and
-        // 250 ms; on a machine so loaded that too few kills landed after a
-        // commit, go on with longer runs rather than fail for its speed.
-        let slack = 250 * (it / iterations.max(1));
-        let run_ms = 5 + timing.below(245) + slack;
-        state = kill_once(dir.path(), seed, run_ms, &state, &mut stats);
+        state = kill_once(dir.path(), point.seed, point.run_ms, &state, &mut stats);
         done += 1;
     }
     eprintln!("{done} kill points: {stats:?}");
@@ -276,7 +235,7 @@ fn lock_holder_child() {
     let Ok(dir) = std::env::var(HOLDER_ENV) else {
         return;
     };
-    let dir = PathBuf::from(dir);
+    let dir = Path::new(&dir);
     let _store = MmapStateStore::persistent(dir.join("state.db"), 0).unwrap();
     std::fs::write(dir.join("ready"), b"1").unwrap();
     std::thread::sleep(Duration::from_secs(60));
@@ -285,13 +244,9 @@ fn lock_holder_child() {
 #[test]
 fn lock_is_held_across_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "lock_holder_child", "--nocapture"])
+    let mut child = Child::new("lock_holder_child")
         .env(HOLDER_ENV, dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .spawn();
     let start = Instant::now();
     while !dir.path().join("ready").exists() {
         assert!(

@@ -5,22 +5,17 @@
 //! compaction, clear, restore, flush, drop), in both modes.
 #![cfg(feature = "mmap")]
 
+mod common;
+
 use std::path::Path;
 
 use bytes::Bytes;
+use common::rng::Rng;
 use laminar_core::state::{MmapStateStore, StateError, StateStore};
 
 /// A value that is recognisably the `i`-th one of round `round`.
 fn value(i: u32, round: u32, len: usize) -> Bytes {
-    let mut v = Vec::with_capacity(len);
-    let mut x = u64::from(i) << 32 | u64::from(round);
-    for _ in 0..len {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        v.push((x >> 56) as u8);
-    }
-    Bytes::from(v)
+    Bytes::from(Rng(u64::from(i) << 32 | u64::from(round)).bytes(len))
 }
 
 fn open(persistent: bool, path: &Path) -> MmapStateStore {

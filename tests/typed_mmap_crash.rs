@@ -14,17 +14,15 @@
 //! points by default; `CRASH_ITERATIONS` for more.
 #![cfg(all(feature = "macros", feature = "mmap", unix))]
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::crash::{child_args, replay, until_killed, Child, Journal, KillPlan, REPORT};
+use common::rng::Rng;
 use laminar_core::state::key::Dict;
 use laminar_core::state::state_store;
-
-#[path = "common/crash.rs"]
-mod crash;
-use crash::{last, run_and_kill, Rng};
 
 const CHILD_ENV: &str = "STRUCT_CRASH_CHILD";
 const SEED_ENV: &str = "STRUCT_CRASH_SEED";
@@ -118,20 +116,13 @@ fn content(s: &Joined) -> Model {
 /// The child: runs operations until killed.
 #[test]
 fn struct_crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
+    let Some((dir, seed)) = child_args(CHILD_ENV, SEED_ENV) else {
         return; // not a child run
     };
-    let dir = PathBuf::from(dir);
-    let seed: u64 = std::env::var(SEED_ENV).unwrap().parse().unwrap();
     let mut s = Joined::open(dir.join("state")).unwrap();
-    let mut report = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("report"))
-        .unwrap();
+    let mut journal = Journal::open(dir.join(REPORT));
     let mut rng = Rng(seed);
-    let start = Instant::now();
-    for i in 1.. {
+    for i in until_killed() {
         match op(&mut rng, i) {
             Op::Count(k, v) => s.counts_mut().put(k, v).unwrap(),
             Op::Uncount(k) => drop(s.counts_mut().delete(k).unwrap()),
@@ -140,13 +131,10 @@ fn struct_crash_child() {
             Op::Watermark(w) => s.watermark = w,
             Op::ClearCounts => s.counts_mut().clear(),
             Op::Flush => {
-                report.write_all(format!("B {i}\n").as_bytes()).unwrap();
+                journal.begin(i, "");
                 s.flush().unwrap();
-                report.write_all(format!("A {i}\n").as_bytes()).unwrap();
+                journal.ack(i);
             }
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            break; // the parent is gone
         }
     }
 }
@@ -154,28 +142,21 @@ fn struct_crash_child() {
 /// The model after operations `1..=a` and `1..=b` from `start`.
 fn expected(start: &Model, seed: u64, a: u64, b: u64) -> (Model, Model) {
     let mut rng = Rng(seed);
-    let mut model = start.clone();
-    let mut at_a = start.clone();
-    for i in 1..=b {
-        apply_model(&mut model, &op(&mut rng, i));
-        if i == a {
-            at_a = model.clone();
-        }
-    }
-    (at_a, model)
+    replay(start, a, b, |model, i| apply_model(model, &op(&mut rng, i)))
 }
 
 /// Kills one child; returns the verified state and whether the kill landed
 /// inside a flush.
 fn kill_once(dir: &Path, seed: u64, run_ms: u64, start: &Model) -> (Model, bool, bool) {
-    let report = run_and_kill("struct_crash_child", dir, CHILD_ENV, SEED_ENV, seed, run_ms);
-    let (a, b) = (last(&report, "A "), last(&report, "B "));
+    let report =
+        Child::seeded("struct_crash_child", CHILD_ENV, dir, SEED_ENV, seed).run_and_kill(run_ms);
+    let (a, b) = (report.acked(), report.begun());
     assert!(b >= a);
     let s = Joined::open(dir.join("state"))
         .unwrap_or_else(|e| panic!("reopen after kill (seed {seed}, acked {a}, begun {b}): {e}"));
     let got = content(&s);
     let (at_a, at_b) = expected(start, seed, a, b);
-    if got == at_a || (b > a && got == at_b) {
+    if report.reopened_at(&got, &at_a, &at_b).is_some() {
         return (got, a > 0, b > a);
     }
     panic!(
@@ -196,29 +177,17 @@ fn kill_once(dir: &Path, seed: u64, run_ms: u64, start: &Model) -> (Model, bool,
 
 #[test]
 fn kill_9_during_struct_flushes_never_mixes_files() {
-    let iterations: u64 = std::env::var("CRASH_ITERATIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(50);
+    let plan = KillPlan::from_env(0x57A7_E000, 0x5A5A);
+    let iterations = plan.iterations;
     let dir = tempfile::tempdir().unwrap();
-    let base_seed: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x57A7_E000);
-    let mut timing = Rng(base_seed ^ 0x5A5A);
     let mut state = Model::default();
     let (mut acked, mut in_flush) = (0u64, 0u64);
     let mut done = 0;
-    for it in 0..iterations.saturating_mul(4) {
-        if it >= iterations && acked >= iterations / 4 {
+    for point in plan {
+        if point.overtime && acked >= iterations / 4 {
             break;
         }
-        let seed = base_seed.wrapping_add(it.wrapping_mul(0x1_0000_0001));
-        // Past the planned kills, a machine too loaded to flush in time gets
-        // longer runs rather than a failure for its speed.
-        let slack = 250 * (it / iterations.max(1));
-        let run_ms = 5 + timing.below(245) + slack;
-        let (next, any_ack, inside) = kill_once(dir.path(), seed, run_ms, &state);
+        let (next, any_ack, inside) = kill_once(dir.path(), point.seed, point.run_ms, &state);
         state = next;
         acked += u64::from(any_ack);
         in_flush += u64::from(inside);

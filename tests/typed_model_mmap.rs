@@ -5,76 +5,99 @@
 //! state and opens it again: the model then returns to its last flushed copy.
 #![cfg(all(feature = "macros", feature = "mmap"))]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::Path;
 
+use common::typed_model::{
+    add, apply, check, op, round_trip, state_struct, Model, Op, Prev, TypedState, OP_WEIGHT,
+};
 use laminar_core::state::key::Dict;
-use laminar_core::state::{state_store, StateSnapshot};
 use proptest::prelude::*;
 
-#[state_store(backend = Mmap)]
-struct MappedState {
-    #[state(key = (Dict<String>, i64))]
-    sums: i64,
-    #[state(key = (String, u32))]
-    names: Vec<u8>,
-    watermark: i64,
-}
+state_struct!(MappedState, Mmap);
 
-#[derive(Default, Debug, Clone)]
-struct Model {
-    sums: BTreeMap<(String, i64), i64>,
-    names: BTreeMap<(String, u32), Vec<u8>>,
-    watermark: i64,
-}
-
+/// The operations of this test: the shared ones, commit and reopen.
 #[derive(Clone, Debug)]
-enum Op {
-    PutSum(String, i64, i64),
-    AddSum(String, i64, i64),
-    DeleteSum(String, i64),
-    PutName(String, u32, Vec<u8>),
-    DeleteName(String, u32),
-    SetWatermark(i64),
-    /// Removes names with `(a, 0) <= key < (b, 0)`.
-    ExpireNames(String, String),
-    SnapshotRestore,
+enum MOp {
+    Base(Op),
     Flush,
     /// Drops the state (without flushing) and opens it again.
     Reopen,
 }
 
-fn region() -> impl Strategy<Value = String> {
+fn m_op() -> impl Strategy<Value = MOp> {
     prop_oneof![
-        Just("eu".to_string()),
-        Just("us".to_string()),
-        Just("ap".to_string()),
-        "[a-c\\x00]{0,3}"
+        OP_WEIGHT => op().prop_map(MOp::Base),
+        2 => Just(MOp::Flush),
+        2 => Just(MOp::Reopen),
     ]
 }
 
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (region(), -3i64..3, any::<i64>()).prop_map(|(r, w, v)| Op::PutSum(r, w, v)),
-        4 => (region(), -3i64..3, -100i64..100).prop_map(|(r, w, v)| Op::AddSum(r, w, v)),
-        2 => (region(), -3i64..3).prop_map(|(r, w)| Op::DeleteSum(r, w)),
-        3 => (region(), 0u32..4, proptest::collection::vec(any::<u8>(), 0..4)).prop_map(|(r, i, v)| Op::PutName(r, i, v)),
-        2 => (region(), 0u32..4).prop_map(|(r, i)| Op::DeleteName(r, i)),
-        1 => any::<i64>().prop_map(Op::SetWatermark),
-        1 => (region(), region()).prop_map(|(a, b)| Op::ExpireNames(a, b)),
-        1 => Just(Op::SnapshotRestore),
-        2 => Just(Op::Flush),
-        2 => Just(Op::Reopen),
-    ]
-}
-
-fn round_trip(snapshot: &StateSnapshot) -> StateSnapshot {
-    let bytes = snapshot.to_bytes().expect("encode snapshot");
-    StateSnapshot::from_bytes(&bytes).expect("decode snapshot")
+impl TypedState for MappedState {
+    // Names have no dictionary component: key order is string order.
+    const ORDERED: bool = true;
+    fn put_sum(&mut self, r: &str, w: i64, v: i64) -> Prev<i64> {
+        self.sums_mut().put((r, w), v).unwrap();
+        Prev::Unreported
+    }
+    fn add_sum(&mut self, r: &str, w: i64, v: i64) -> i64 {
+        self.sums_mut().update((r, w), add(v)).unwrap()
+    }
+    fn delete_sum(&mut self, r: &str, w: i64) -> Prev<i64> {
+        Prev::Existed(self.sums_mut().delete((r, w)).unwrap())
+    }
+    fn put_name(&mut self, r: &str, i: u32, v: Vec<u8>) -> Prev<Vec<u8>> {
+        self.names_mut().put((r, i), v).unwrap();
+        Prev::Unreported
+    }
+    fn delete_name(&mut self, r: &str, i: u32) -> Prev<Vec<u8>> {
+        Prev::Existed(self.names_mut().delete((r, i)).unwrap())
+    }
+    fn watermark(&self) -> i64 {
+        self.watermark
+    }
+    fn set_watermark(&mut self, w: i64) {
+        self.watermark = w;
+    }
+    fn expire_names(&mut self, a: &str, b: &str) -> Option<usize> {
+        Some(self.names_mut().remove_range((a, 0), (b, 0)).unwrap())
+    }
+    fn snapshot_restore(&mut self) {
+        // Restore into the same (possibly persistent) state.
+        let snap = round_trip(&self.snapshot().unwrap());
+        self.restore(&snap).unwrap();
+    }
+    fn sums_len(&self) -> usize {
+        self.sums().len()
+    }
+    fn names_len(&self) -> usize {
+        self.names().len()
+    }
+    fn sum(&self, r: &str, w: i64) -> Result<Option<i64>, TestCaseError> {
+        let owned = self.sums().get((r, w)).unwrap();
+        let archived = self.sums().get_archived((r, w)).unwrap();
+        prop_assert_eq!(archived.map(|a| a.to_native()), owned);
+        Ok(owned)
+    }
+    fn sums(&self) -> Vec<((String, i64), i64)> {
+        let mut sums = Vec::new();
+        self.sums()
+            .for_each(|(r, w), v| sums.push(((r.to_owned(), w), v)))
+            .unwrap();
+        sums
+    }
+    fn names(&self) -> Vec<((String, u32), Vec<u8>)> {
+        let mut names = Vec::new();
+        self.names()
+            .for_each(|(r, i), v| names.push(((r.to_owned(), i), v)))
+            .unwrap();
+        names
+    }
 }
 
 /// Runs `ops`; `dir` makes the state persistent.
-fn drive(ops: Vec<Op>, dir: Option<&Path>) -> Result<(), TestCaseError> {
+fn drive(ops: Vec<MOp>, dir: Option<&Path>) -> Result<(), TestCaseError> {
     let open = || match dir {
         Some(d) => MappedState::open(d).expect("open"),
         None => MappedState::new(),
@@ -84,64 +107,12 @@ fn drive(ops: Vec<Op>, dir: Option<&Path>) -> Result<(), TestCaseError> {
     let mut committed = Model::default();
     for op in ops {
         match op {
-            Op::PutSum(r, w, v) => {
-                s.sums_mut().put((&r, w), v).unwrap();
-                m.sums.insert((r, w), v);
-            }
-            Op::AddSum(r, w, v) => {
-                let got = s
-                    .sums_mut()
-                    .update((&r, w), |x| {
-                        *x += v;
-                        *x
-                    })
-                    .unwrap();
-                let e = m.sums.entry((r, w)).or_insert(0);
-                *e += v;
-                prop_assert_eq!(got, *e);
-            }
-            Op::DeleteSum(r, w) => {
-                let removed = s.sums_mut().delete((&r, w)).unwrap();
-                prop_assert_eq!(removed, m.sums.remove(&(r, w)).is_some());
-            }
-            Op::PutName(r, i, v) => {
-                s.names_mut().put((&r, i), v.clone()).unwrap();
-                m.names.insert((r, i), v);
-            }
-            Op::DeleteName(r, i) => {
-                let removed = s.names_mut().delete((&r, i)).unwrap();
-                prop_assert_eq!(removed, m.names.remove(&(r, i)).is_some());
-            }
-            Op::SetWatermark(w) => {
-                s.watermark = w;
-                m.watermark = w;
-            }
-            Op::ExpireNames(a, b) => {
-                let n = s.names_mut().remove_range((&a, 0), (&b, 0)).unwrap();
-                let doomed: Vec<_> = m
-                    .names
-                    .keys()
-                    .filter(|k| {
-                        (a.as_str(), 0) <= (k.0.as_str(), k.1)
-                            && (k.0.as_str(), k.1) < (b.as_str(), 0)
-                    })
-                    .cloned()
-                    .collect();
-                prop_assert_eq!(n, doomed.len());
-                for k in doomed {
-                    m.names.remove(&k);
-                }
-            }
-            Op::SnapshotRestore => {
-                // Restore into the same (possibly persistent) state.
-                let snap = round_trip(&s.snapshot().unwrap());
-                s.restore(&snap).unwrap();
-            }
-            Op::Flush => {
+            MOp::Base(op) => apply(&mut s, &mut m, op)?,
+            MOp::Flush => {
                 s.flush().unwrap();
                 committed = m.clone();
             }
-            Op::Reopen => {
+            MOp::Reopen => {
                 if dir.is_some() {
                     drop(s);
                     s = open();
@@ -150,28 +121,7 @@ fn drive(ops: Vec<Op>, dir: Option<&Path>) -> Result<(), TestCaseError> {
             }
         }
         // Agreement after every operation.
-        prop_assert_eq!(s.sums().len(), m.sums.len());
-        prop_assert_eq!(s.names().len(), m.names.len());
-        prop_assert_eq!(s.watermark, m.watermark);
-        for ((r, w), v) in &m.sums {
-            prop_assert_eq!(s.sums().get((r, *w)).unwrap(), Some(*v));
-            let archived = s.sums().get_archived((r, *w)).unwrap();
-            prop_assert_eq!(archived.map(|a| a.to_native()), Some(*v));
-        }
-        // Names have no dictionary component: key order is string order.
-        let mut names = Vec::new();
-        s.names()
-            .for_each(|(r, i), v| names.push(((r.to_owned(), i), v)))
-            .unwrap();
-        let model_names: Vec<_> = m.names.clone().into_iter().collect();
-        prop_assert_eq!(names, model_names);
-        let mut sums = Vec::new();
-        s.sums()
-            .for_each(|(r, w), v| sums.push(((r.to_owned(), w), v)))
-            .unwrap();
-        sums.sort();
-        let model_sums: Vec<_> = m.sums.clone().into_iter().collect();
-        prop_assert_eq!(sums, model_sums);
+        check(&s, &m)?;
     }
     Ok(())
 }
@@ -180,7 +130,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
-    fn in_memory_mmap_state_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
+    fn in_memory_mmap_state_matches_model(ops in proptest::collection::vec(m_op(), 1..60)) {
         drive(ops, None)?;
     }
 }
@@ -190,7 +140,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
-    fn persistent_mmap_state_matches_model_across_reopen(ops in proptest::collection::vec(op(), 1..40)) {
+    fn persistent_mmap_state_matches_model_across_reopen(ops in proptest::collection::vec(m_op(), 1..40)) {
         let dir = tempfile::tempdir().unwrap();
         drive(ops, Some(&dir.path().join("state")))?;
     }
@@ -386,14 +336,7 @@ fn snapshot_restores_into_other_backends() {
     assert_eq!(back.watermark, 4);
     #[cfg(feature = "btree")]
     {
-        #[state_store(backend = BTree)]
-        struct OrderedState {
-            #[state(key = (Dict<String>, i64))]
-            sums: i64,
-            #[state(key = (String, u32))]
-            names: Vec<u8>,
-            watermark: i64,
-        }
+        state_struct!(OrderedState, BTree);
         let o = OrderedState::from_snapshot(&snap).unwrap();
         assert_eq!(o.names().get(("x", 1)), Some(&vec![9]));
         let again = MappedState::from_snapshot(&o.snapshot().unwrap()).unwrap();

@@ -112,6 +112,19 @@ impl StateError {
     }
 }
 
+/// Lets `?` turn a bare [`std::io::Error`] into a [`StateError::Io`], as in
+/// laminar-core 0.18.5.
+///
+/// A bare I/O error says nothing about what was being done, so the context
+/// is the generic `"doing unnamed i/o (converted from std::io::Error)"` (the error's kind
+/// and message stay reachable through [`source`](std::error::Error::source)).
+/// Code in this crate uses [`StateError::io`] instead, which names the file.
+impl From<std::io::Error> for StateError {
+    fn from(source: std::io::Error) -> Self {
+        StateError::io("doing unnamed i/o (converted from std::io::Error)", source)
+    }
+}
+
 /// Result alias used throughout the state module.
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
 
@@ -128,6 +141,27 @@ mod tests {
         );
         assert_eq!(err.to_string(), "i/o error while opening /tmp/x");
         assert_eq!(err.source().map(|s| s.to_string()).as_deref(), Some("gone"));
+    }
+
+    #[test]
+    fn question_mark_converts_a_bare_io_error() {
+        fn open_missing() -> Result<std::fs::File> {
+            Ok(std::fs::File::open("/nonexistent/laminar/compat/file")?)
+        }
+        let err = open_missing().unwrap_err();
+        let StateError::Io { context, source } = &err else {
+            panic!("expected StateError::Io, got {err:?}");
+        };
+        assert_eq!(context, "doing unnamed i/o (converted from std::io::Error)");
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(
+            err.source().map(|s| s.to_string()),
+            Some(source.to_string())
+        );
+        assert_eq!(
+            err.to_string(),
+            "i/o error while doing unnamed i/o (converted from std::io::Error)"
+        );
     }
 
     #[test]

@@ -68,6 +68,7 @@ persistent.flush().unwrap();
 )]
 
 mod backend;
+pub mod checkpoint;
 mod collections;
 mod error;
 pub mod key;

@@ -57,6 +57,32 @@ pub trait StateStore: Send {
         self.get_ref(key).is_some()
     }
 
+    /// Returns the value of `key`, first storing a copy of `default` under it
+    /// if the key is absent.
+    ///
+    /// The same contract as laminar-core 0.18.5: an existing value is
+    /// returned untouched; otherwise `default` is `put` and returned. The
+    /// inserted copy is 16-byte aligned, so a typed default (bytes from
+    /// [`encode_value`]) stays readable in place. If the `put` fails (an
+    /// `MmapStateStore` that cannot grow) the error is returned and the store
+    /// is unchanged.
+    ///
+    /// ```
+    /// use laminar_core::state::{InMemoryStore, StateStore};
+    /// let mut store = InMemoryStore::new();
+    /// assert_eq!(&store.get_or_insert(b"k", b"first")?[..], b"first");
+    /// assert_eq!(&store.get_or_insert(b"k", b"second")?[..], b"first");
+    /// # Ok::<(), laminar_core::state::StateError>(())
+    /// ```
+    fn get_or_insert(&mut self, key: &[u8], default: &[u8]) -> Result<Bytes> {
+        if let Some(value) = self.get(key) {
+            return Ok(value);
+        }
+        let value = aligned_bytes(default);
+        self.put(key, value.clone())?;
+        Ok(value)
+    }
+
     /// Number of live entries.
     fn len(&self) -> usize;
 
@@ -180,6 +206,38 @@ pub trait StateStoreExt: StateStore {
         match self.get_ref(key) {
             None => Ok(None),
             Some(bytes) => decode_value::<T>(bytes).map(Some),
+        }
+    }
+
+    /// Replaces the value of `key` with what `f` makes of the current one.
+    ///
+    /// `f` receives the current value (`None` if the key is absent) and
+    /// returns the new value, or `None` to delete the key (deleting an absent
+    /// key is fine, as with [`delete`](StateStore::delete)). The signature
+    /// and behaviour are those of laminar-core 0.18.5. An error from the
+    /// `put` or `delete` is returned; the old value then stays.
+    ///
+    /// ```
+    /// use laminar_core::state::{InMemoryStore, StateStore, StateStoreExt};
+    /// let mut store = InMemoryStore::new();
+    /// let bump = |v: Option<bytes::Bytes>| {
+    ///     let n = v.map_or(0, |b| b.first().copied().unwrap_or(0));
+    ///     Some(vec![n + 1])
+    /// };
+    /// store.update(b"hits", bump)?;
+    /// store.update(b"hits", bump)?;
+    /// assert_eq!(store.get(b"hits").as_deref(), Some(&[2u8][..]));
+    /// store.update(b"hits", |_| None)?;
+    /// assert!(!store.contains(b"hits"));
+    /// # Ok::<(), laminar_core::state::StateError>(())
+    /// ```
+    fn update<F>(&mut self, key: &[u8], f: F) -> Result<()>
+    where
+        F: FnOnce(Option<Bytes>) -> Option<Vec<u8>>,
+    {
+        match f(self.get(key)) {
+            Some(value) => self.put(key, Bytes::from(value)),
+            None => self.delete(key),
         }
     }
 

@@ -386,6 +386,46 @@ impl InMemoryStore {
         Self::default()
     }
 
+    /// Creates an empty store. `capacity` is a hint that this backend does
+    /// not need: it exists so that code sizing its stores up front (as with
+    /// laminar-core 0.18.5) compiles unchanged.
+    ///
+    /// Tree nodes come from a process-wide pool and value chunks are sized
+    /// to the live values, both as entries arrive, so there is nothing to
+    /// reserve per store. Use [`AHashMapStore::with_capacity`] for a store
+    /// that does preallocate.
+    ///
+    /// [`AHashMapStore::with_capacity`]: crate::state::AHashMapStore::with_capacity
+    pub fn with_capacity(capacity: usize) -> Self {
+        let _ = capacity;
+        Self::new()
+    }
+
+    /// Number of entries the store holds: equal to
+    /// [`len`](StateStore::len), as in laminar-core 0.18.5.
+    ///
+    /// An ordered store has no spare room worth reporting: it grows a node
+    /// at a time, and free slots of partly filled nodes are not counted. So
+    /// `capacity() >= len()` holds, as for the standard collections, and
+    /// `with_capacity(n).capacity()` is 0.
+    pub fn capacity(&self) -> usize {
+        self.len
+    }
+
+    /// Frees the memory that replaced and deleted values still take, now
+    /// rather than at the next automatic compaction.
+    ///
+    /// Every value of at most 112 bytes is copied, packed and 16-byte
+    /// aligned, into fresh chunks; the old chunks go as soon as no `Bytes`
+    /// from [`get`](StateStore::get) holds them any more. Afterwards the
+    /// chunks hold the live values plus at most one partly filled chunk
+    /// (up to 64 KiB). O(n); the contents are unchanged. (laminar-core
+    /// 0.18.5 had this method as a no-op.) Nodes freed by deletes return to
+    /// the process-wide node pool, not to the operating system.
+    pub fn shrink_to_fit(&mut self) {
+        self.compact();
+    }
+
     /// Every entry in key order.
     fn iter(&self) -> Iter<'_> {
         Iter::new(&self.root, b"", None, None)
@@ -806,6 +846,57 @@ mod tests {
         }
         assert_eq!(s.chunks.live, 0);
         assert!(s.is_empty());
+    }
+
+    /// `with_capacity` is `new`, `capacity` is the entry count, and
+    /// `shrink_to_fit` drops the chunks' garbage while every value (and
+    /// every `Bytes` a caller holds) stays intact and aligned.
+    #[test]
+    fn capacity_methods_and_shrink_to_fit() {
+        let mut s = InMemoryStore::with_capacity(1_000_000);
+        assert_eq!(s.capacity(), 0);
+        assert!(s.is_empty());
+        let keys: Vec<[u8; 8]> = (0..2000u64).map(|i| i.to_be_bytes()).collect();
+        for round in 0..20u8 {
+            for k in &keys {
+                s.put(k, Bytes::from(vec![round; 48])).unwrap();
+            }
+        }
+        s.put(b"large", Bytes::from(vec![7u8; 4096])).unwrap();
+        let held = s.get(&keys[0]).unwrap();
+        for k in &keys[1000..] {
+            s.delete(k).unwrap();
+        }
+        assert_eq!(s.capacity(), s.len());
+        assert_eq!(s.len(), 1001);
+        let before = s.chunks.taken;
+        let size = s.size_bytes();
+        s.shrink_to_fit();
+        assert!(s.chunks.taken < before, "{} !< {before}", s.chunks.taken);
+        assert_eq!(s.chunks.live, 1000 * footprint(48));
+        assert!(
+            s.chunks.taken <= s.chunks.live,
+            "taken {} > live {}",
+            s.chunks.taken,
+            s.chunks.live
+        );
+        assert_eq!(s.size_bytes(), size);
+        assert_eq!(s.capacity(), 1001);
+        for k in &keys[..1000] {
+            let v = s.get_ref(k).unwrap();
+            assert_eq!(v, &[19u8; 48][..]);
+            assert_eq!(v.as_ptr() as usize % VALUE_ALIGN, 0);
+        }
+        assert!(s.get(&keys[1500]).is_none());
+        assert_eq!(s.get(b"large").as_deref(), Some(&[7u8; 4096][..]));
+        assert_eq!(&held[..], &[19u8; 48][..]);
+        // A second call keeps the chunks as tight.
+        s.shrink_to_fit();
+        assert!(s.chunks.taken <= s.chunks.live);
+        assert_eq!(s.get(&keys[999]).as_deref(), Some(&[19u8; 48][..]));
+        // The store keeps working after a shrink.
+        s.put(b"new", Bytes::from_static(b"value")).unwrap();
+        assert_eq!(s.get(b"new").as_deref(), Some(&b"value"[..]));
     }
 
     /// A compaction visits every entry, large values included, so a few

@@ -197,6 +197,36 @@ impl CodeIndex {
             .get(hash as usize & self.slots.len().wrapping_sub(1))
     }
 
+    /// An empty table that takes `n` values without growing (the smallest
+    /// one [`insert_new`](Self::insert_new) would have grown to), or an
+    /// empty table if that many slots cannot be allocated.
+    fn with_capacity(n: usize) -> CodeIndex {
+        if n == 0 {
+            return CodeIndex::default();
+        }
+        let mut cap = 16usize;
+        loop {
+            let load = if cap <= SPARSE_SLOTS { 4 } else { 2 };
+            match n.checked_mul(load) {
+                Some(need) if need <= cap => break,
+                Some(_) => match cap.checked_mul(2) {
+                    Some(c) => cap = c,
+                    None => return CodeIndex::default(),
+                },
+                None => return CodeIndex::default(),
+            }
+        }
+        let mut slots = Vec::new();
+        if slots.try_reserve_exact(cap).is_err() {
+            return CodeIndex::default();
+        }
+        slots.resize(cap, IndexSlot::default());
+        CodeIndex {
+            slots: slots.into_boxed_slice(),
+            len: 0,
+        }
+    }
+
     /// Adds a slot for a value not in the table, growing it first if needed.
     ///
     /// A table of up to [`SPARSE_SLOTS`] slots is kept at most a quarter
@@ -307,6 +337,28 @@ impl DictionaryKeyEncoder {
         hash_with(&self.seeds, &self.hasher, fp, value)
     }
 
+    /// Creates an empty dictionary with room for `capacity` values before
+    /// its lookup table or value list grows.
+    ///
+    /// `capacity` is a hint, as with laminar-core 0.18.5: it is capped at
+    /// [`WITH_CAPACITY_MAX`](Self::WITH_CAPACITY_MAX) values (the dictionary
+    /// still grows past that as values arrive), and if the memory cannot be
+    /// had the dictionary starts empty rather than aborting. Codes and
+    /// behaviour are exactly those of [`new`](Self::new).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut dict = Self::new();
+        let n = capacity.min(Self::WITH_CAPACITY_MAX);
+        if dict.values.try_reserve_exact(n).is_ok() {
+            dict.index = CodeIndex::with_capacity(n);
+        }
+        dict
+    }
+
+    /// Largest number of values [`with_capacity`](Self::with_capacity)
+    /// reserves room for (2^20: a lookup table of 64 MiB). A dictionary is
+    /// meant for low-cardinality components; a larger hint is not an error.
+    pub const WITH_CAPACITY_MAX: usize = 1 << 20;
+
     /// Creates an empty dictionary that refuses to hand out more than `limit` codes.
     ///
     /// Useful to bound memory for a component that should be low-cardinality.
@@ -389,6 +441,27 @@ impl DictionaryKeyEncoder {
         let hash = self.hasher.hash_one(value);
         self.index
             .find(hash, |slot| slot_matches(slot, &fp, value, &self.values))
+    }
+
+    /// The code of `value` as 4 little-endian bytes, or `None` if it was
+    /// never inserted: a fixed-width key for a byte-level store.
+    ///
+    /// The byte order is that of laminar-core 0.18.5, so keys it stored stay
+    /// valid. Little-endian bytes do not sort in code order; for keys that a
+    /// scan should visit in code order use `code.to_be_bytes()`, and for
+    /// typed tables [`Dict`](super::Dict) keys.
+    ///
+    /// ```
+    /// use laminar_core::state::DictionaryKeyEncoder;
+    /// let mut dict = DictionaryKeyEncoder::new();
+    /// let code = dict.encode_or_insert(b"eu-west")?;
+    /// assert_eq!(dict.encode_to_bytes(b"eu-west"), Some(code.to_le_bytes()));
+    /// assert_eq!(dict.encode_to_bytes(b"ap-south"), None);
+    /// # Ok::<(), laminar_core::state::StateError>(())
+    /// ```
+    #[inline]
+    pub fn encode_to_bytes(&self, value: &[u8]) -> Option<[u8; 4]> {
+        self.encode(value).map(u32::to_le_bytes)
     }
 
     /// Returns the code of `value`, assigning the next free code if it is new.
@@ -529,6 +602,47 @@ pub struct DictArchive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dictionary made `with_capacity(n)` takes `n` values without its
+    /// table or value list growing, hands out the same codes as `new`, and a
+    /// huge hint neither aborts nor reserves more than the cap.
+    #[test]
+    fn with_capacity_reserves_room_and_changes_nothing_else() {
+        for n in [0usize, 1, 3, 255, 256, 257, 1000, 5000] {
+            let mut dict = DictionaryKeyEncoder::with_capacity(n);
+            let mut plain = DictionaryKeyEncoder::new();
+            assert!(dict.is_empty());
+            assert!(dict.values.capacity() >= n);
+            let slots = dict.index.slots.len();
+            for i in 0..n {
+                let v = format!("value-{i}");
+                let code = dict.encode_or_insert(v.as_bytes()).unwrap();
+                assert_eq!(code, plain.encode_or_insert(v.as_bytes()).unwrap());
+            }
+            assert_eq!(dict.index.slots.len(), slots, "table grew for n = {n}");
+            // The table is the one `new` grew to.
+            assert_eq!(slots, plain.index.slots.len(), "n = {n}");
+            assert_eq!(dict, plain);
+            for i in 0..n {
+                let v = format!("value-{i}");
+                assert_eq!(dict.encode(v.as_bytes()), Some(i as u32));
+            }
+        }
+        let huge = DictionaryKeyEncoder::with_capacity(usize::MAX);
+        assert!(huge.is_empty());
+        assert!(huge.index.slots.len() <= 4 * DictionaryKeyEncoder::WITH_CAPACITY_MAX);
+    }
+
+    #[test]
+    fn encode_to_bytes_is_the_little_endian_code() {
+        let mut dict = DictionaryKeyEncoder::new();
+        for v in [&b"a"[..], b"b", b"", b"\x00\xff"] {
+            let code = dict.encode_or_insert(v).unwrap();
+            assert_eq!(dict.encode_to_bytes(v), Some(code.to_le_bytes()));
+        }
+        assert_eq!(dict.encode_to_bytes(b"b"), Some([1, 0, 0, 0]));
+        assert_eq!(dict.encode_to_bytes(b"missing"), None);
+    }
 
     /// `encode` checks the home slot inline and the rest of the probe
     /// sequence out of line: values on both paths, and absent values whose
