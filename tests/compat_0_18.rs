@@ -227,6 +227,7 @@ fn range_scan_is_half_open_and_ordered() {
 }
 
 #[test]
+#[allow(deprecated)] // `data()`: 0.18.5's accessor, kept as a deprecated shim
 fn snapshot_then_restore_returns_to_the_snapshot() {
     for (name, mut s) in backends() {
         s.put(b"key1", b(b"value1")).unwrap();
@@ -260,6 +261,7 @@ fn snapshot_then_restore_returns_to_the_snapshot() {
 }
 
 #[test]
+#[allow(deprecated)] // `data()`: 0.18.5's accessor, kept as a deprecated shim
 fn snapshot_serialization_round_trips() {
     for (name, mut s) in backends() {
         s.put(b"key1", b(b"value1")).unwrap();
@@ -286,6 +288,7 @@ fn snapshot_serialization_round_trips() {
 }
 
 #[test]
+#[allow(deprecated)] // `data()`: 0.18.5's accessor, kept as a deprecated shim
 fn snapshot_new_keeps_sorted_data() {
     let data = vec![
         (b"a".to_vec(), b"1".to_vec()),

@@ -52,6 +52,12 @@ impl Env {
         }
     }
 
+    /// The file of the last persistent store `store` opened.
+    #[cfg(feature = "mmap")]
+    fn last_path(&self) -> std::path::PathBuf {
+        self.dir.path().join(format!("worker-{}.db", self.opened))
+    }
+
     fn store(&mut self, backend: Backend) -> Box<dyn StateStore> {
         self.opened += 1;
         let _path = self.dir.path().join(format!("worker-{}.db", self.opened));
@@ -162,6 +168,19 @@ fn restore_and_check(
         );
         assert_eq!(got, want, "{what}: worker {j} of {m} ({range})");
         assert_eq!(s.len(), want.len(), "{what}: worker {j} of {m}");
+        // A persistent worker's restore is durable: its file reopens to it.
+        #[cfg(feature = "mmap")]
+        if matches!(backend, Backend::MmapPersistent) {
+            drop(s);
+            let reopened =
+                laminar_core::state::MmapStateStore::persistent(env.last_path(), 4096).unwrap();
+            let again: Vec<(Vec<u8>, Vec<u8>)> = reopened
+                .prefix_scan(b"")
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect();
+            assert_eq!(again, want, "{what}: worker {j} of {m} after reopen");
+            s = Box::new(reopened);
+        }
         total += s.len();
         restored.push(s);
     }

@@ -16,7 +16,11 @@ use laminar_core::state::{MmapStateStore, StateError, StateStore};
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
 fn content(store: &MmapStateStore) -> Map {
-    store.snapshot().into_data().into_iter().collect()
+    store
+        .snapshot()
+        .iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect()
 }
 
 /// Builds a store committed several times; returns its bytes and every

@@ -105,7 +105,11 @@ fn apply_model(model: &mut Map, snap: &mut Option<Map>, op: &Op) {
 }
 
 fn content(store: &MmapStateStore) -> Map {
-    store.snapshot().into_data().into_iter().collect()
+    store
+        .snapshot()
+        .iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect()
 }
 
 /// The child: runs operations until killed.

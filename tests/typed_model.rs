@@ -175,7 +175,7 @@ proptest! {
                 _ => {}
             }
         }
-        let mut data = s.snapshot().unwrap().into_data();
+        let mut data = s.snapshot().unwrap().iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect::<Vec<_>>();
         let i = which.index(data.len());
         let target = if in_key { &mut data[i].0 } else { &mut data[i].1 };
         if !target.is_empty() {
@@ -190,7 +190,12 @@ proptest! {
 fn unknown_entries_and_missing_fields_are_corruption() {
     let mut s = OrderedState::new();
     s.sums_mut().put(("eu", 1), 5).unwrap();
-    let mut data = s.snapshot().unwrap().into_data();
+    let mut data = s
+        .snapshot()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect::<Vec<_>>();
     data.push((b"zzz\0\x01".to_vec(), vec![]));
     assert!(OrderedState::from_snapshot(&StateSnapshot::new(data.clone())).is_err());
     data.retain(|(k, _)| !k.starts_with(b"watermark"));

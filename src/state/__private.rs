@@ -4,7 +4,9 @@
 
 pub use crate::state::error::{Result, StateError};
 pub use crate::state::key::Key;
-pub use crate::state::snapshot::StateSnapshot;
+pub use crate::state::snapshot::{
+    SnapshotSink, SnapshotSource, StateSnapshot, StateSnapshotBuilder,
+};
 pub use crate::state::store::{decode_value, encode_value};
 #[cfg(any(
     all(feature = "ahash", not(laminar_default_backend = "btree")),

@@ -80,12 +80,16 @@ pub mod typed;
 #[doc(hidden)]
 pub mod __private;
 
+pub use self::checkpoint::{CheckpointDir, Checkpointed};
 pub use self::error::{Result, StateError};
 pub use self::StateError as Error;
 
 pub use self::snapshot::{
-    ArchivedStateSnapshot, StateSnapshot, StateSnapshotResolver, SNAPSHOT_FORMAT_VERSION,
-    SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC,
+    restore_from_reader, ArchivedStateSnapshot, Iter as StateSnapshotIter, SnapshotEntry,
+    SnapshotReader, SnapshotSink, SnapshotSource, SnapshotView, SnapshotWriter, StateSnapshot,
+    StateSnapshotBuilder, StateSnapshotResolver, ValueSink, SNAPSHOT_BLOCK_MAX_ENTRIES,
+    SNAPSHOT_BLOCK_TARGET_BYTES, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC,
+    SNAPSHOT_MAX_ENTRY_BYTES,
 };
 pub use self::store::{
     decode_value, encode_value, with_archived_bytes, CheckArchived, ScanIter, SerializeValue,

@@ -165,7 +165,12 @@ pub fn apply(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            prop_assert_eq!(snap.data(), want.as_slice());
+            prop_assert_eq!(
+                snap.iter()
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .collect::<Vec<_>>(),
+                want
+            );
             model.snapshot = Some((snap, model.typed.clone()));
         }
         Op::Restore | Op::RestoreFromBytes => {
@@ -179,7 +184,7 @@ pub fn apply(
                 } else {
                     snap
                 };
-                model.map = snap.data().iter().cloned().collect();
+                model.map = snap.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
                 model.typed = typed;
                 store
                     .restore(snap)

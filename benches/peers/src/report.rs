@@ -571,6 +571,12 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
 
     criterion_section(&ctx.root, &mut out);
 
+    // The Nexmark section, written by `laminar-nexmark --markdown nexmark/RESULTS.md`.
+    let nexmark = ctx.root.join("nexmark/RESULTS.md");
+    if let Ok(text) = std::fs::read_to_string(&nexmark) {
+        let _ = writeln!(out, "{}\n", text.trim());
+    }
+
     let notes = ctx.root.join("benches/peers/NOTES.md");
     if let Ok(text) = std::fs::read_to_string(&notes) {
         let _ = writeln!(

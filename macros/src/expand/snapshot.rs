@@ -42,9 +42,9 @@ pub fn methods(g: &Gen) -> TokenStream {
         /// Captures every table (with its dictionaries) and single value in
         /// one `StateSnapshot`.
         #vis fn snapshot(&self) -> #p::Result<#p::StateSnapshot> {
-            let mut __entries = #p::std::vec::Vec::new();
+            let mut __entries = #p::StateSnapshotBuilder::with_capacity(0, 0);
             #(#writes)*
-            #p::core::result::Result::Ok(#p::StateSnapshot::new(__entries))
+            #p::core::result::Result::Ok(#p::StateSnapshotBuilder::finish(__entries))
         }
 
         /// Every field read from `snapshot`, validated.
@@ -52,10 +52,10 @@ pub fn methods(g: &Gen) -> TokenStream {
         fn __laminar_read(
             __snapshot: &#p::StateSnapshot,
         ) -> #p::Result<(#(#local_types,)*)> {
-            let __data = #p::StateSnapshot::data(__snapshot);
+            let __data: &#p::StateSnapshot = __snapshot;
             let mut __used: #p::core::primitive::usize = 0;
             #(#reads)*
-            #p::check_consumed(__used, __data.len())?;
+            #p::check_consumed(__used, #p::StateSnapshot::len(__data))?;
             #p::core::result::Result::Ok((#(#locals,)*))
         }
 

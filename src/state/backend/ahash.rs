@@ -194,11 +194,13 @@ impl StateStore for AHashMapStore {
     }
 
     fn snapshot(&self) -> StateSnapshot {
-        StateSnapshot::from_sorted(
-            self.scan(self.order.iter())
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect(),
-        )
+        let mut b = StateSnapshot::builder(self.len(), self.size_bytes());
+        for k in self.order.iter() {
+            if let Some(e) = self.find(k.as_slice()) {
+                b.push_sorted(k.as_slice(), &e.value);
+            }
+        }
+        b.finish()
     }
 
     fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
@@ -208,8 +210,8 @@ impl StateStore for AHashMapStore {
             .reserve(snapshot.len(), |e| hasher.hash_one(e.key.as_slice()));
         // Snapshot keys are strictly ascending (checked when decoded), so
         // each is new; a duplicate would only be overwritten.
-        for (k, v) in snapshot.into_data() {
-            self.put(&k, aligned_bytes(&v))?;
+        for (k, v) in snapshot.iter() {
+            self.put(k, aligned_bytes(v))?;
         }
         Ok(())
     }

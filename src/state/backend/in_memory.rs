@@ -427,6 +427,21 @@ impl InMemoryStore {
     }
 
     /// Every entry in key order.
+    /// Stores `value`, already kept (in a chunk if it is short), under `key`.
+    fn insert_kept(&mut self, key: &[u8], value: Bytes) {
+        let added = value.len();
+        match self.root.insert(key, value) {
+            Some(old) => {
+                self.size_bytes = self.size_bytes - old.len() + added;
+                self.value_removed(&old);
+            }
+            None => {
+                self.len += 1;
+                self.size_bytes += key.len() + added;
+            }
+        }
+    }
+
     fn iter(&self) -> Iter<'_> {
         Iter::new(&self.root, b"", None, None)
     }
@@ -569,10 +584,10 @@ impl<'a> Iter<'a> {
     }
 }
 
-impl Iterator for Iter<'_> {
-    type Item = (Bytes, Bytes);
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> Iter<'a> {
+    /// The next entry, borrowed: the key lives in the iterator's path
+    /// buffer until the next call (no allocation per entry).
+    fn next_ref(&mut self) -> Option<(&[u8], &'a Bytes)> {
         while !self.done {
             let (depth_len, range) = self.stack.last_mut()?;
             let depth_len = *depth_len;
@@ -582,27 +597,35 @@ impl Iterator for Iter<'_> {
             };
             self.path.truncate(depth_len);
             word_bytes(w, &mut self.path);
-            match slot {
-                Slot::Value(v) => {
-                    let key = self.path.clone();
-                    if self.accept(&key)? {
-                        return Some((Bytes::from(key), v.clone()));
-                    }
-                }
+            let value = match slot {
+                Slot::Value(v) => v,
                 Slot::Suffix { rest, value } => {
-                    let mut key = self.path.clone();
-                    key.extend_from_slice(rest.as_slice());
-                    if self.accept(&key)? {
-                        return Some((Bytes::from(key), value.clone()));
-                    }
+                    self.path.extend_from_slice(rest.as_slice());
+                    value
                 }
                 Slot::Layer(child) => {
                     let len = self.path.len();
                     self.push_layer(child, len);
+                    continue;
                 }
+            };
+            let key = std::mem::take(&mut self.path);
+            let accepted = self.accept(&key);
+            self.path = key;
+            if accepted? {
+                return Some((&self.path, value));
             }
         }
         None
+    }
+}
+
+impl Iterator for Iter<'_> {
+    type Item = (Bytes, Bytes);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_ref()
+            .map(|(k, v)| (Bytes::copy_from_slice(k), v.clone()))
     }
 }
 
@@ -618,18 +641,8 @@ impl StateStore for InMemoryStore {
     }
 
     fn put(&mut self, key: &[u8], value: Bytes) -> Result<()> {
-        let added = value.len();
         let value = self.chunks.keep(value);
-        match self.root.insert(key, value) {
-            Some(old) => {
-                self.size_bytes = self.size_bytes - old.len() + added;
-                self.value_removed(&old);
-            }
-            None => {
-                self.len += 1;
-                self.size_bytes += key.len() + added;
-            }
-        }
+        self.insert_kept(key, value);
         Ok(())
     }
 
@@ -674,20 +687,25 @@ impl StateStore for InMemoryStore {
     }
 
     fn snapshot(&self) -> StateSnapshot {
-        StateSnapshot::from_sorted(self.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect())
+        let mut b = StateSnapshot::builder(self.len(), self.size_bytes());
+        let mut it = self.iter();
+        while let Some((k, v)) = it.next_ref() {
+            b.push_sorted(k, v);
+        }
+        b.finish()
     }
 
     fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
         self.clear();
-        for (k, v) in snapshot.into_data() {
-            // `put` copies short values into its aligned chunks: hand it the
-            // vector as is rather than copying twice.
+        for (k, v) in snapshot.iter() {
+            // Short values go straight into the aligned chunks (no
+            // allocation of their own), long ones into an aligned buffer.
             let value = if v.len() <= INLINE_MAX {
-                Bytes::from(v)
+                self.chunks.copy(v)
             } else {
-                aligned_bytes(&v)
+                aligned_bytes(v)
             };
-            self.put(&k, value)?;
+            self.insert_kept(k, value);
         }
         Ok(())
     }

@@ -1,8 +1,11 @@
 //! Key groups: the unit in which keyed state is split across workers and
 //! moved when a job is rescaled.
 //!
-//! A table has a fixed number of key groups `G` for its lifetime
-//! ([`KeyGroups`], default 128, at most 32768). A key's group is
+//! A job's keyed state has a fixed number of key groups `G` for its
+//! lifetime ([`KeyGroups`], default 128, at most 32768). No store records
+//! `G`: the caller passes the same [`KeyGroups`] to every call. A
+//! [`KeyGroupedSnapshot`] records the count it was split with, and
+//! [`restore_key_groups`] refuses parts split with another. A key's group is
 //!
 //! ```text
 //! key_group(key) = XXH64(key bytes, seed = 0x4B45_5947_524F_5550) mod G
@@ -27,8 +30,12 @@
 //! at most one, and on a rescale moves whole groups only.
 //!
 //! [`KeyGroupedSnapshot`] holds a store's entries ordered by group with the
-//! extent of each group; [`restore_key_groups`] restores the groups of one
-//! range, gathered from the parts of any number of old workers, into a store.
+//! extent of each group, in memory (it has no byte format of its own: a
+//! part is kept as the [`StateSnapshot`] of its range, and split again with
+//! [`KeyGroupedSnapshot::for_range`] and that range when it is read back);
+//! [`restore_key_groups`] restores the groups of one range, gathered from
+//! the parts of any number of old workers that together cover it exactly
+//! once, into a store.
 //!
 //! ```
 //! use laminar_core::state::checkpoint::key_group::{
@@ -420,9 +427,8 @@ impl KeyGroupedSnapshot {
     /// Splits every entry of `snapshot` by its key group among `groups`.
     pub fn new(snapshot: StateSnapshot, groups: KeyGroups) -> KeyGroupedSnapshot {
         let mut tagged: Vec<(u32, Entry)> = snapshot
-            .into_data()
-            .into_iter()
-            .map(|(k, v)| (groups.group_of(&k), (k, v)))
+            .iter()
+            .map(|(k, v)| (groups.group_of(k), (k.to_vec(), v.to_vec())))
             .collect();
         // Stable: entries of one group keep the snapshot's key order.
         tagged.sort_by_key(|(g, _)| *g);
@@ -572,10 +578,17 @@ impl KeyGroupedSnapshot {
 /// `range`, gathered from `parts` (the checkpoints of any number of old
 /// workers, at any old parallelism): a worker's restore after a rescale.
 ///
+/// The parts must cover every group of `range` exactly once (by their
+/// ranges, whether or not a group holds entries): a group no part covers is
+/// a missing worker's part, and restoring without it would lose its keys; a
+/// group two parts cover means parts of different checkpoints were mixed,
+/// and one of them lacks the other's puts or deletes.
+///
 /// Fails, leaving `store` untouched, with [`StateError::InvalidArgument`] if
-/// a part was split with another group count than `groups` or `range` is
-/// not within `groups`, and with [`StateError::Corruption`] if two parts
-/// hold the same key (their ranges overlapped). An error of the store's own
+/// a part was split with another group count than `groups`, `range` is not
+/// within `groups`, or groups of `range` are in no part, and with
+/// [`StateError::Corruption`] if the ranges of two parts overlap within
+/// `range` or two parts hold the same key. An error of the store's own
 /// [`restore`](StateStore::restore) is returned as it is.
 pub fn restore_key_groups<S: StateStore + ?Sized>(
     store: &mut S,
@@ -584,14 +597,15 @@ pub fn restore_key_groups<S: StateStore + ?Sized>(
     range: KeyGroupRange,
 ) -> Result<()> {
     groups.check_range(range)?;
+    if let Some(i) = parts.iter().position(|p| p.groups != groups) {
+        return Err(StateError::InvalidArgument(format!(
+            "checkpoint part {i} was split into {}, this restore uses {groups}",
+            parts.get(i).map_or(groups, |p| p.groups)
+        )));
+    }
+    check_coverage(parts, range)?;
     let mut data: Vec<(usize, Entry)> = Vec::new();
     for (i, part) in parts.iter().enumerate() {
-        if part.groups != groups {
-            return Err(StateError::InvalidArgument(format!(
-                "checkpoint part {i} was split into {}, this restore uses {groups}",
-                part.groups
-            )));
-        }
         for g in range.intersect(part.range) {
             data.extend(part.group_entries(g).iter().cloned().map(|e| (i, e)));
         }
@@ -614,6 +628,47 @@ pub fn restore_key_groups<S: StateStore + ?Sized>(
     }
     store.restore(StateSnapshot::new(
         data.into_iter().map(|(_, e)| e).collect(),
+    ))
+}
+
+/// Checks that the ranges of `parts` cover every group of `range` exactly
+/// once (see [`restore_key_groups`]).
+fn check_coverage(parts: &[KeyGroupedSnapshot], range: KeyGroupRange) -> Result<()> {
+    let mut covered: Vec<(KeyGroupRange, usize)> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (range.intersect(p.range), i))
+        .filter(|(r, _)| !r.is_empty())
+        .collect();
+    covered.sort_unstable_by_key(|(r, i)| (r.start, *i));
+    let mut next = range.start;
+    let mut last: Option<(KeyGroupRange, usize)> = None;
+    for &(r, i) in &covered {
+        if let Some((prev, j)) = last.filter(|_| r.start < next) {
+            return Err(StateError::corruption(
+                format!("key-group checkpoint parts {} and {}", j.min(i), j.max(i)),
+                format!(
+                    "both cover {}: parts of different checkpoints are mixed",
+                    prev.intersect(r)
+                ),
+            ));
+        }
+        if r.start > next {
+            return Err(missing_groups(next, r.start));
+        }
+        next = r.end;
+        last = Some((r, i));
+    }
+    if next < range.end {
+        return Err(missing_groups(next, range.end));
+    }
+    Ok(())
+}
+
+/// The error for groups `start..end` that no checkpoint part covers.
+fn missing_groups(start: u32, end: u32) -> StateError {
+    StateError::InvalidArgument(format!(
+        "no checkpoint part covers key groups {start}..{end}: a worker's part is missing"
     ))
 }
 
@@ -823,7 +878,7 @@ mod tests {
             .map(|(p, r)| KeyGroupedSnapshot::for_range(p, g, r).unwrap())
             .collect();
         restore_key_groups(&mut back, g, &parts, g.all()).unwrap();
-        assert_eq!(back.snapshot().data(), s.snapshot().data());
+        assert!(back.snapshot().iter().eq(s.snapshot().iter()));
     }
 
     #[test]
@@ -850,7 +905,7 @@ mod tests {
         assert_eq!(part.len(), own.len());
         assert_eq!(part.range(), range);
         assert_eq!(part.extent(4), None);
-        assert_eq!(part.to_snapshot(g.all()).data(), own.data());
+        assert!(part.to_snapshot(g.all()).iter().eq(own.iter()));
     }
 
     #[test]
@@ -868,9 +923,72 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StateError::Corruption { .. }), "{err}");
         assert!(err.to_string().contains("parts 0 and 1"), "{err}");
-        assert!(err.to_string().contains("both hold key b\"key:"), "{err}");
+        assert!(
+            err.to_string().contains("both cover key groups 0..8"),
+            "{err}"
+        );
         let wide = KeyGroupRange::new(0, 9).unwrap();
         assert!(restore_key_groups(&mut target, g, &[whole], wide).is_err());
+        assert!(target.snapshot().iter().eq(before.iter()));
+    }
+
+    /// A set of parts that leaves groups of the range uncovered (a missing
+    /// worker's part) would restore an incomplete state: refused, naming the
+    /// groups, and the store is left untouched.
+    #[test]
+    fn restore_refuses_parts_that_miss_groups_of_the_range() {
+        let g = KeyGroups::new(8).unwrap();
+        let s = store_with(200);
+        let parts: Vec<KeyGroupedSnapshot> = KeyGroupedSnapshot::new(s.snapshot(), g)
+            .split(4)
+            .unwrap()
+            .into_iter()
+            .zip(g.worker_ranges(4).unwrap())
+            .map(|(p, r)| KeyGroupedSnapshot::for_range(p, g, r).unwrap())
+            .collect();
+        let mut target = store_with(3);
+        let before = target.snapshot();
+        // Worker 2 (groups 4..6) lost its part.
+        let without_2 = [parts[0].clone(), parts[1].clone(), parts[3].clone()];
+        let err = restore_key_groups(&mut target, g, &without_2, g.all()).unwrap_err();
+        assert!(matches!(err, StateError::InvalidArgument(_)), "{err}");
+        assert!(err.to_string().contains("key groups 4..6"), "{err}");
         assert_eq!(target.snapshot().data(), before.data());
+        // No part at all.
+        let err = restore_key_groups(&mut target, g, &[], g.all()).unwrap_err();
+        assert!(err.to_string().contains("key groups 0..8"), "{err}");
+        assert_eq!(target.snapshot().data(), before.data());
+        // A range the remaining parts cover is fine.
+        let covered = KeyGroupRange::new(0, 4).unwrap();
+        restore_key_groups(&mut target, g, &without_2, covered).unwrap();
+        assert!(target
+            .prefix_scan(b"")
+            .all(|(k, _)| covered.contains(g.group_of(&k))));
+        // An empty range needs no part.
+        restore_key_groups(&mut target, g, &[], KeyGroupRange::EMPTY).unwrap();
+        assert!(target.is_empty());
+    }
+
+    /// Two parts whose ranges overlap are refused even where no key is in
+    /// both (a stale part mixed into a checkpoint: one of them lacks the
+    /// deletes or puts of the other).
+    #[test]
+    fn restore_refuses_overlapping_ranges_without_shared_keys() {
+        let g = KeyGroups::new(8).unwrap();
+        let s = store_with(200);
+        let whole = KeyGroupedSnapshot::new(s.snapshot(), g);
+        let r = |a, b| KeyGroupRange::new(a, b).unwrap();
+        // An old single part of groups 0..4 (everything deleted since) and
+        // the current parts 0..4 and 4..8.
+        let stale =
+            KeyGroupedSnapshot::for_range(StateSnapshot::new(Vec::new()), g, r(0, 4)).unwrap();
+        let low = KeyGroupedSnapshot::for_range(whole.to_snapshot(r(0, 4)), g, r(0, 4)).unwrap();
+        let high = KeyGroupedSnapshot::for_range(whole.to_snapshot(r(4, 8)), g, r(4, 8)).unwrap();
+        let mut target = InMemoryStore::new();
+        let err = restore_key_groups(&mut target, g, &[low, high, stale], g.all()).unwrap_err();
+        assert!(matches!(err, StateError::Corruption { .. }), "{err}");
+        assert!(err.to_string().contains("parts 0 and 2"), "{err}");
+        assert!(err.to_string().contains("key groups 0..4"), "{err}");
+        assert!(target.is_empty());
     }
 }

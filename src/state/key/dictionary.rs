@@ -550,19 +550,21 @@ impl DictionaryKeyEncoder {
         Ok(dict)
     }
 
-    /// Serializes the dictionary (its values in code order) with rkyv.
+    /// Serializes the dictionary (its values in code order) in a flat,
+    /// checksummed form that does not depend on rkyv's pointer width
+    /// (layout in `src/state/snapshot/dict.rs`).
     pub fn to_bytes(&self) -> Result<rkyv::util::AlignedVec> {
-        let values: Vec<&[u8]> = self.values.iter().map(|v| &v[..]).collect();
-        rkyv::to_bytes::<rkyv::rancor::Error>(&DictArchive {
-            values: values.iter().map(|v| v.to_vec()).collect(),
-        })
-        .map_err(|e| StateError::Serialization(e.to_string()))
+        let size: usize = self.values.iter().map(|v| v.len() + 4).sum();
+        let mut out = rkyv::util::AlignedVec::with_capacity(size + 16);
+        crate::state::snapshot::dict::encode(self.values.iter().map(|v| &v[..]), &mut out)?;
+        Ok(out)
     }
 
-    /// Reads a dictionary written by [`to_bytes`](Self::to_bytes), validating it.
+    /// Reads a dictionary written by [`to_bytes`](Self::to_bytes), or by an
+    /// earlier release (an rkyv archive of [`DictArchive`] with 64-bit
+    /// pointers), validating it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let archive: DictArchive = crate::state::store::decode_value(bytes)?;
-        Self::from_values(archive.values)
+        Self::from_values(crate::state::snapshot::dict::decode(bytes)?)
     }
 }
 
@@ -816,10 +818,9 @@ mod tests {
 
     #[test]
     fn duplicate_values_in_archive_are_corruption() {
-        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&DictArchive {
-            values: vec![b"a".to_vec(), b"a".to_vec()],
-        })
-        .unwrap();
+        let mut bytes = rkyv::util::AlignedVec::new();
+        let values: [&[u8]; 2] = [b"a", b"a"];
+        crate::state::snapshot::dict::encode(values.into_iter(), &mut bytes).unwrap();
         assert!(matches!(
             DictionaryKeyEncoder::from_bytes(&bytes),
             Err(StateError::Corruption { .. })

@@ -5,6 +5,7 @@
 use super::table::layout;
 use super::Value;
 use crate::state::error::{Result, StateError};
+use crate::state::snapshot::{SnapshotSink, SnapshotSource};
 
 /// The key of single-value field `name`.
 pub(crate) fn single_key(name: &str) -> Vec<u8> {
@@ -15,22 +16,22 @@ pub(crate) fn single_key(name: &str) -> Vec<u8> {
 pub fn write_single<V: Value>(
     value: &V,
     name: &str,
-    out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    out: &mut (impl SnapshotSink + ?Sized),
 ) -> Result<()> {
-    out.push((single_key(name), value.to_snapshot_bytes()?));
-    Ok(())
+    let key = single_key(name);
+    out.push_entry(
+        |k| k.extend_from_slice(&key),
+        |v| value.write_snapshot_value(v),
+    )
 }
 
 /// Reads single-value field `name` from a snapshot's sorted entries.
-pub fn read_single<V: Value>(name: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<V> {
+pub fn read_single<V: Value>(name: &str, entries: &(impl SnapshotSource + ?Sized)) -> Result<V> {
     let key = single_key(name);
-    match entries.binary_search_by(|(k, _)| k.as_slice().cmp(key.as_slice())) {
-        Ok(i) => match entries.get(i) {
-            Some((_, v)) => V::from_snapshot_bytes(v)
-                .map_err(|e| e.within(|| format!("snapshot single value `{name}`"))),
-            None => Err(missing(name)),
-        },
-        Err(_) => Err(missing(name)),
+    match entries.entry_at(entries.lower_bound(&key)) {
+        Some((k, v)) if k == key.as_slice() => V::from_snapshot_bytes(v)
+            .map_err(|e| e.within(|| format!("snapshot single value `{name}`"))),
+        _ => Err(missing(name)),
     }
 }
 

@@ -11,6 +11,7 @@ use rkyv::{rancor, Archive, Deserialize};
 use super::backend::{Backend, NativeBackend, Ordered};
 use crate::state::error::{Result, StateError};
 use crate::state::key::{CompositeKey, DictionaryKeyEncoder, Key, KeyDicts};
+use crate::state::snapshot::{SnapshotSink, SnapshotSource, ValueSink};
 use crate::state::store::{decode_value, encode_value, CheckArchived, SerializeValue};
 
 /// A value type that typed tables can snapshot: archivable with rkyv and
@@ -25,6 +26,12 @@ pub trait Value: Sized {
     fn to_snapshot_bytes(&self) -> Result<Vec<u8>>;
     /// Validates and deserializes archived bytes.
     fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self>;
+    /// Appends the archived value to a snapshot entry (by default, the
+    /// bytes of [`to_snapshot_bytes`](Self::to_snapshot_bytes)).
+    fn write_snapshot_value(&self, out: &mut ValueSink<'_>) -> Result<()> {
+        out.extend(&self.to_snapshot_bytes()?);
+        Ok(())
+    }
 }
 
 impl<T> Value for T
@@ -37,6 +44,10 @@ where
     }
     fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self> {
         decode_value::<T>(bytes)
+    }
+    #[inline]
+    fn write_snapshot_value(&self, out: &mut ValueSink<'_>) -> Result<()> {
+        out.archive(self)
     }
 }
 
@@ -407,14 +418,19 @@ impl<K: Key, V: Value, B: NativeBackend> Table<K, V, B> {
     }
 
     /// Appends this table's dictionaries and entries to `out` under `name`
-    /// (see [`layout`]).
-    pub fn write_snapshot(&self, name: &str, out: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+    /// (see [`layout`]), straight into the sink's buffers.
+    pub fn write_snapshot<S: SnapshotSink + ?Sized>(&self, name: &str, out: &mut S) -> Result<()> {
         write_dicts(name, &self.dicts, out)?;
-        out.reserve(self.len());
+        out.reserve_entries(self.len());
+        let head = layout::header(name, layout::ENTRY);
         for (r, v) in B::iter(&self.map) {
-            let mut key = layout::header(name, layout::ENTRY);
-            K::encode(r, &mut key);
-            out.push((key, v.to_snapshot_bytes()?));
+            out.push_entry(
+                |key| {
+                    key.extend_from_slice(&head);
+                    K::encode(r, key);
+                },
+                |sink| v.write_snapshot_value(sink),
+            )?;
         }
         Ok(())
     }
@@ -423,9 +439,12 @@ impl<K: Key, V: Value, B: NativeBackend> Table<K, V, B> {
     /// sorted snapshot's entries). Returns the table and how many entries it
     /// consumed. Every key, code and value is validated: bad bytes are a
     /// [`StateError`], never a panic.
-    pub fn read_snapshot(name: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(Self, usize)> {
+    pub fn read_snapshot<S: SnapshotSource + ?Sized>(
+        name: &str,
+        entries: &S,
+    ) -> Result<(Self, usize)> {
         let mut map = B::Map::<K::Repr, V>::default();
-        let (dicts, used) = read_field::<K>(name, entries, |repr, v| {
+        let (dicts, used) = read_field::<K, S>(name, entries, |repr, v| {
             let value = V::from_snapshot_bytes(v)?;
             Ok(B::insert(&mut map, repr, value).is_none())
         })?;
@@ -453,12 +472,20 @@ pub(super) fn encoded_dicts<D: KeyDicts>(dicts: &D) -> Result<Vec<Vec<u8>>> {
 pub(super) fn write_dicts<D: KeyDicts>(
     name: &str,
     dicts: &D,
-    out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    out: &mut (impl SnapshotSink + ?Sized),
 ) -> Result<()> {
+    let head = layout::header(name, layout::DICT);
     for (i, bytes) in encoded_dicts(dicts)?.into_iter().enumerate() {
-        let mut key = layout::header(name, layout::DICT);
-        key.push(i as u8);
-        out.push((key, bytes));
+        out.push_entry(
+            |key| {
+                key.extend_from_slice(&head);
+                key.push(i as u8);
+            },
+            |sink| {
+                sink.extend(&bytes);
+                Ok(())
+            },
+        )?;
     }
     Ok(())
 }
@@ -467,9 +494,9 @@ pub(super) fn write_dicts<D: KeyDicts>(
 /// snapshot's `entries`, validating every key and code; `insert` stores one
 /// entry and returns `false` if its key was already present. Returns the
 /// dictionaries and how many entries belonged to the field.
-pub(super) fn read_field<K: Key>(
+pub(super) fn read_field<K: Key, S: SnapshotSource + ?Sized>(
     name: &str,
-    entries: &[(Vec<u8>, Vec<u8>)],
+    entries: &S,
     mut insert: impl FnMut(K::Repr, &[u8]) -> Result<bool>,
 ) -> Result<(K::Dicts, usize)> {
     let dict_head = layout::header(name, layout::DICT);
@@ -477,10 +504,9 @@ pub(super) fn read_field<K: Key>(
     let location = |what: &str| format!("snapshot field `{name}` {what}");
 
     let mut used = 0usize;
-    let start = entries.partition_point(|(k, _)| k.as_slice() < dict_head.as_slice());
-    let rest = entries.get(start..).unwrap_or_default();
-    let mut dict_entries = rest
-        .iter()
+    let start = entries.lower_bound(&dict_head);
+    let mut dict_entries = (start..entries.entry_count())
+        .filter_map(|i| entries.entry_at(i))
         .take_while(|(k, _)| k.starts_with(&dict_head))
         .enumerate();
     let dicts = K::Dicts::load(&mut || {
@@ -505,10 +531,11 @@ pub(super) fn read_field<K: Key>(
     }
     K::validate_dicts(&dicts).map_err(|e| e.within(|| location("dictionaries")))?;
 
-    let start = entries.partition_point(|(k, _)| k.as_slice() < entry_head.as_slice());
-    let rest = entries.get(start..).unwrap_or_default();
-    let entries = rest.iter().take_while(|(k, _)| k.starts_with(&entry_head));
-    for (n, (k, v)) in entries.enumerate() {
+    let start = entries.lower_bound(&entry_head);
+    let rows = (start..entries.entry_count())
+        .filter_map(|i| entries.entry_at(i))
+        .take_while(|(k, _)| k.starts_with(&entry_head));
+    for (n, (k, v)) in rows.enumerate() {
         let at = |what: &str| location(&format!("entry {n} {what}"));
         let mut input = k.get(entry_head.len()..).unwrap_or_default();
         let repr = K::decode(&mut input).map_err(|e| e.within(|| at("key")))?;

@@ -332,6 +332,28 @@ impl MmapStateStore {
     }
 }
 
+impl MmapStateStore {
+    /// `put` of a borrowed value (the log copies it anyway).
+    pub(crate) fn put_slice(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        if self.persist.is_none() && self.stats.should_compact() {
+            self.compact_in_memory()?;
+        }
+        let lens = RecordLens::of(key, value)?;
+        let val_off = self.append(Kind::Put, key, value, lens)?;
+        let loc = Loc {
+            val_off,
+            val_len: lens.val,
+        };
+        let old = self.index.insert(KeyBuf::new(key), loc);
+        self.stats
+            .put(lens.len, key.len(), lens.val, old.map(|o| o.val_len));
+        if old.is_none() {
+            self.note_inserted(key);
+        }
+        Ok(())
+    }
+}
+
 impl StateStore for MmapStateStore {
     #[inline]
     fn get(&self, key: &[u8]) -> Option<Bytes> {
@@ -344,22 +366,7 @@ impl StateStore for MmapStateStore {
     }
 
     fn put(&mut self, key: &[u8], value: Bytes) -> Result<()> {
-        if self.persist.is_none() && self.stats.should_compact() {
-            self.compact_in_memory()?;
-        }
-        let lens = RecordLens::of(key, &value)?;
-        let val_off = self.append(Kind::Put, key, &value, lens)?;
-        let loc = Loc {
-            val_off,
-            val_len: lens.val,
-        };
-        let old = self.index.insert(KeyBuf::new(key), loc);
-        self.stats
-            .put(lens.len, key.len(), lens.val, old.map(|o| o.val_len));
-        if old.is_none() {
-            self.note_inserted(key);
-        }
-        Ok(())
+        self.put_slice(key, &value)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<()> {
@@ -439,20 +446,19 @@ impl StateStore for MmapStateStore {
     }
 
     fn snapshot(&self) -> StateSnapshot {
-        StateSnapshot::from_sorted(
-            self.scan_index()
-                .from(b"")
-                .filter_map(|k| {
-                    Some((k.as_slice().to_vec(), self.value_of(k.as_slice())?.to_vec()))
-                })
-                .collect(),
-        )
+        let mut b = StateSnapshot::builder(self.len(), self.size_bytes());
+        for k in self.scan_index().from(b"") {
+            if let Some(v) = self.value_of(k.as_slice()) {
+                b.push_sorted(k.as_slice(), v);
+            }
+        }
+        b.finish()
     }
 
     fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
         // Check and reserve everything first, so a failure leaves the store as it was.
         let mut total = 0u64;
-        for (k, v) in snapshot.data() {
+        for (k, v) in snapshot.iter() {
             total += RecordLens::of(k, v)?.len;
         }
         if self.persist.is_some() {
@@ -464,8 +470,8 @@ impl StateStore for MmapStateStore {
             self.clear();
             self.arena = arena;
         }
-        for (k, v) in snapshot.into_data() {
-            self.put(&k, Bytes::from(v))?;
+        for (k, v) in snapshot.iter() {
+            self.put_slice(k, v)?;
         }
         Ok(())
     }

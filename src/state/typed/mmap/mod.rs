@@ -16,6 +16,7 @@ use crate::state::error::{Result, StateError};
 use crate::state::key::{
     CompositeKey, DictionaryKeyEncoder, Key, KeyDicts, KeyRepr, KeySink, StackKey,
 };
+use crate::state::snapshot::{SnapshotSink, SnapshotSource};
 use crate::state::store::{encode_value, with_archived_bytes, CheckArchived, SerializeValue};
 use crate::state::StateStore;
 
@@ -435,17 +436,26 @@ where
     }
 
     /// Appends this table's dictionaries and entries to `out` under `name`,
-    /// in the snapshot layout shared by every backend (see [`layout`]).
-    pub fn write_snapshot(&self, name: &str, out: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+    /// in the snapshot layout shared by every backend (see [`layout`]),
+    /// straight into the sink's buffers.
+    pub fn write_snapshot<S: SnapshotSink + ?Sized>(&self, name: &str, out: &mut S) -> Result<()> {
         write_dicts(name, &self.dicts, out)?;
-        out.reserve(self.len());
+        out.reserve_entries(self.len());
+        let head = layout::header(name, layout::ENTRY);
         for (k, v) in self.map.store.entries_from(&[tag::ENTRY]) {
             let Some((&tag::ENTRY, encoded)) = k.split_first() else {
                 break;
             };
-            let mut key = layout::header(name, layout::ENTRY);
-            key.extend_from_slice(encoded);
-            out.push((key, v.to_vec()));
+            out.push_entry(
+                |key| {
+                    key.extend_from_slice(&head);
+                    key.extend_from_slice(encoded);
+                },
+                |sink| {
+                    sink.extend(v);
+                    Ok(())
+                },
+            )?;
         }
         Ok(())
     }
@@ -453,9 +463,12 @@ where
     /// Rebuilds an in-memory table from the entries of field `name` of a
     /// sorted snapshot; returns it and how many entries it consumed. Every
     /// key, code and value is validated.
-    pub fn read_snapshot(name: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(Self, usize)> {
+    pub fn read_snapshot<S: SnapshotSource + ?Sized>(
+        name: &str,
+        entries: &S,
+    ) -> Result<(Self, usize)> {
         let mut map = MmapMap::default();
-        let (dicts, used) = read_field::<K>(name, entries, |repr, v| {
+        let (dicts, used) = read_field::<K, S>(name, entries, |repr, v| {
             with_archived_bytes::<V, _>(v, |_| ())?;
             let k = entry_key::<K>(&repr);
             if map.store.contains(k.as_slice()) {
