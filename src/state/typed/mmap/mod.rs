@@ -1,5 +1,7 @@
 //! The [`Mmap`] marker: typed tables over an [`MmapStateStore`], with
-//! rkyv-archived values read in place.
+//! rkyv-archived values read in place. The commit protocol (a table's
+//! generation commits, and the struct-wide flush of `#[state_store(backend =
+//! Mmap)]`) is in `commit`.
 
 use std::path::Path;
 
