@@ -553,3 +553,63 @@ fn many_due_instants_fire_in_order() {
     }
     assert!(q.is_empty());
 }
+
+/// A key deleted and written again many times keeps one queue item: the
+/// items of its earlier lives are dropped when the queue reaches them, so
+/// the queue (and cleanup's work) does not grow with the stream.
+#[cfg(feature = "btree")]
+#[test]
+fn delete_and_rewrite_keeps_the_queue_bounded() {
+    use laminar_core::state::typed::BTree;
+    let mut t: TtlTable<u64, u32, BTree> = TtlTable::new(TtlConfig::event_time(10).unwrap());
+    for w in 0..5_000i64 {
+        t.advance_to(w).unwrap();
+        t.delete(0);
+        t.put(0, 1).unwrap();
+        t.put(1_000 + w as u64, 2).unwrap();
+        t.expire_due();
+        // Live: key 0 and the keys written in the last TTL.
+        assert!(t.len() <= 12, "at {w}: {} live entries", t.len());
+        assert!(
+            t.queued() <= 2 * 12 + 2,
+            "at {w}: {} queue items",
+            t.queued()
+        );
+    }
+}
+
+/// `expire_due` goes on past a run of refreshed entries at the front of the
+/// queue and removes the expired entry behind them.
+#[cfg(feature = "btree")]
+#[test]
+fn expire_due_passes_refreshed_entries() {
+    use laminar_core::state::typed::BTree;
+    let mut t: TtlTable<u64, u32, BTree> = TtlTable::new(TtlConfig::event_time(10).unwrap());
+    t.advance_to(0).unwrap();
+    for k in 0..=65u64 {
+        t.put(k, 1).unwrap();
+    }
+    t.put(200, 1).unwrap();
+    t.advance_to(5).unwrap();
+    for k in 0..=65u64 {
+        t.put(k, 2).unwrap();
+    }
+    t.advance_to(12).unwrap();
+    t.expire_due();
+    assert_eq!(t.len(), 66, "key 200 expired at 10 and must be gone");
+    assert!(t.get(200).is_none());
+
+    let mut s = TtlStore::new(InMemoryStore::new(), TtlConfig::event_time(10).unwrap());
+    s.advance_to(0).unwrap();
+    for k in 0..=65u64 {
+        s.put(&k.to_be_bytes(), Bytes::from_static(b"a")).unwrap();
+    }
+    s.put(b"late", Bytes::from_static(b"a")).unwrap();
+    s.advance_to(5).unwrap();
+    for k in 0..=65u64 {
+        s.put(&k.to_be_bytes(), Bytes::from_static(b"b")).unwrap();
+    }
+    s.advance_to(12).unwrap();
+    assert_eq!(s.expire_due().unwrap(), 1);
+    assert_eq!(s.inner().len(), 66);
+}

@@ -24,6 +24,7 @@
 //!   [`StateStore`](crate::state::StateStore), `dyn` included.
 
 mod clock;
+mod queue;
 mod timers;
 mod ttl;
 mod ttl_store;

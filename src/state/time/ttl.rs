@@ -1,11 +1,11 @@
 //! [`TtlConfig`] and [`TtlTable`]: typed state whose entries expire.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
 use super::clock::{check_forward, Clock};
+use super::queue::ExpiryQueue;
 use crate::state::error::{Result, StateError};
 use crate::state::key::Key;
 use crate::state::snapshot::{SnapshotSink, SnapshotSource};
@@ -367,12 +367,16 @@ impl Expiry {
 
 /// One entry of a [`TtlTable`]: the value and when it was last updated.
 ///
-/// An entry has one item in the expiry queue, plus one per earlier life of
-/// its key (deleted, then written again before the queue reached the old
-/// item); an extra item only makes cleanup look at the entry once more.
+/// An entry's current item in the expiry queue is the one at time
+/// `queued`. A key deleted and written again before the queue reached its
+/// old item leaves that item behind; cleanup drops such an item when its
+/// time is not the entry's `queued`, so each live key keeps exactly one
+/// item and the queue stays within the live entries plus the deletes of the
+/// last TTL.
 struct Entry<V> {
     value: V,
     updated: Cell<i64>,
+    queued: Cell<i64>,
 }
 
 /// The 16-byte header in front of a TTL entry's value in snapshots.
@@ -450,7 +454,7 @@ pub(crate) fn split_header(bytes: &[u8]) -> Option<(i64, &[u8])> {
 /// ```
 pub struct TtlTable<K: Key, V, B: NativeBackend> {
     table: Table<K, Entry<V>, B>,
-    queue: VecDeque<(i64, K::Repr)>,
+    queue: ExpiryQueue<K::Repr>,
     expiry: Expiry,
 }
 
@@ -469,7 +473,7 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
     pub fn new(config: TtlConfig) -> Self {
         TtlTable {
             table: Table::new(),
-            queue: VecDeque::new(),
+            queue: ExpiryQueue::default(),
             expiry: Expiry::new(config),
         }
     }
@@ -526,9 +530,8 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
     }
 
     /// Items in the expiry queue: one per entry, plus one per key deleted
-    /// and written again before the queue reached its old item (such an
-    /// extra item stays while the key lives, and goes when it expires or
-    /// is deleted: entries carry no queue position, which keeps them small).
+    /// (and perhaps written again) that the queue has not reached yet; the
+    /// first cleanup that reaches such an item drops it.
     pub fn queued(&self) -> usize {
         self.queue.len()
     }
@@ -574,17 +577,18 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
         let now = self.expiry.write_now()?;
         self.cleanup_step();
         let repr = self.table.intern_key(key)?;
-        let back = self.queue.back().map_or(now, |b| b.0.max(now));
+        let back = self.queue.new_time(now);
         let mut created = false;
         let entry = self.table.upsert_encoded(repr.clone(), || {
             created = true;
             Entry {
                 value: make(),
                 updated: Cell::new(now),
+                queued: Cell::new(back),
             }
         })?;
         if created {
-            self.queue.push_back((back, repr));
+            self.queue.push_new(now, repr);
         } else {
             if !self.expiry.visible(entry.updated.get(), now) {
                 entry.value = make();
@@ -607,12 +611,13 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
             e.updated.set(now.max(e.updated.get()));
             return Ok(was_visible.then_some(prev));
         }
-        let back = self.queue.back().map_or(now, |b| b.0.max(now));
+        let back = self.queue.new_time(now);
         self.table.upsert_encoded(repr.clone(), || Entry {
             value,
             updated: Cell::new(now),
+            queued: Cell::new(back),
         })?;
-        self.queue.push_back((back, repr));
+        self.queue.push_new(now, repr);
         Ok(None)
     }
 
@@ -648,7 +653,7 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
     #[inline]
     fn cleanup_step(&mut self) {
         let cut = self.expiry.exp_cutoff();
-        if self.queue.front().is_some_and(|(t, _)| *t < cut) {
+        if self.queue.front_time().is_some_and(|t| t < cut) {
             self.cleanup(CLEANUP_PER_WRITE);
         }
     }
@@ -659,23 +664,22 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
         let cut = self.expiry.exp_cutoff();
         let mut removed = 0;
         for _ in 0..max {
-            match self.queue.front() {
-                Some((t, _)) if *t < cut => {}
-                _ => break,
-            }
-            let Some((_, repr)) = self.queue.pop_front() else {
+            let Some((t, repr)) = self.queue.pop_due(|t| t < cut) else {
                 break;
             };
             let Some(e) = self.table.get_encoded(&repr) else {
                 continue; // deleted since it was queued
             };
+            if e.queued.get() != t {
+                continue; // an older item of a key deleted and written again
+            }
             let updated = e.updated.get();
             if updated < cut {
                 self.table.delete_encoded(&repr);
                 removed += 1;
             } else {
-                let q = self.queue.back().map_or(updated, |b| b.0.max(updated));
-                self.queue.push_back((q, repr));
+                e.queued.set(updated);
+                self.queue.requeue(updated, repr);
             }
         }
         removed
@@ -683,20 +687,17 @@ impl<K: Key, V, B: NativeBackend> TtlTable<K, V, B> {
 
     /// Removes every expired entry the queue has reached: work proportional
     /// to the due queue items, not to the table. Returns how many it removed.
+    ///
+    /// It runs until the front item is not due. That ends: every due item
+    /// is removed, dropped or queued again at its entry's update time, which
+    /// is past the cutoff, so no item is examined twice.
     pub fn expire_due(&mut self) -> usize {
+        let cut = self.expiry.exp_cutoff();
         let mut removed = 0;
-        loop {
-            let before = self.queue.len();
-            let r = self.cleanup(64);
-            removed += r;
-            let due = self
-                .queue
-                .front()
-                .is_some_and(|(t, _)| self.expiry.is_expired(*t, self.expiry.read_now()));
-            if !due || (r == 0 && self.queue.len() == before) {
-                return removed;
-            }
+        while self.queue.front_time().is_some_and(|t| t < cut) {
+            removed += self.cleanup(64);
         }
+        removed
     }
 
     /// Removes every entry (the clock and settings stay).
@@ -748,6 +749,7 @@ impl<K: Key, V: Value, B: NativeBackend> TtlTable<K, V, B> {
             Ok(Entry {
                 value: V::from_snapshot_bytes(rest)?,
                 updated: Cell::new(updated),
+                queued: Cell::new(updated),
             })
         })?;
         let mut expiry = Expiry::new(config);
@@ -771,7 +773,7 @@ impl<K: Key, V: Value, B: NativeBackend> TtlTable<K, V, B> {
         Ok((
             TtlTable {
                 table,
-                queue: queue.into(),
+                queue: ExpiryQueue::from_sorted(queue),
                 expiry,
             },
             used,

@@ -1,12 +1,13 @@
 //! [`TtlStore`]: TTL for any byte-level [`StateStore`].
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::ops::Range;
 
 use bytes::Bytes;
 use rkyv::util::AlignedVec;
 
+use super::queue::ExpiryQueue;
 use super::ttl::{entry_header, split_header, Expiry, TtlConfig, CLEANUP_PER_WRITE};
 use crate::state::error::{Result, StateError};
 use crate::state::snapshot::StateSnapshot;
@@ -84,7 +85,7 @@ fn with_header(updated: i64, queued: i64, value: &[u8]) -> Bytes {
 /// ```
 pub struct TtlStore<S: StateStore> {
     inner: S,
-    queue: VecDeque<(i64, Box<[u8]>)>,
+    queue: ExpiryQueue<Box<[u8]>>,
     expiry: Expiry,
     refreshed: RefCell<HashMap<Vec<u8>, i64>>,
 }
@@ -95,7 +96,7 @@ impl<S: StateStore> TtlStore<S> {
         inner.clear();
         TtlStore {
             inner,
-            queue: VecDeque::new(),
+            queue: ExpiryQueue::default(),
             expiry: Expiry::new(config),
             refreshed: RefCell::new(HashMap::new()),
         }
@@ -187,11 +188,7 @@ impl<S: StateStore> TtlStore<S> {
         let now = self.expiry.read_now();
         let mut removed = 0;
         for _ in 0..max {
-            match self.queue.front() {
-                Some((t, _)) if self.expiry.is_expired(*t, now) => {}
-                _ => break,
-            }
-            let Some((t, key)) = self.queue.pop_front() else {
+            let Some((t, key)) = self.queue.pop_due(|t| self.expiry.is_expired(t, now)) else {
                 break;
             };
             let Some(stored) = self.inner.get_ref(&key) else {
@@ -207,28 +204,29 @@ impl<S: StateStore> TtlStore<S> {
                 self.inner.delete(&key)?;
                 removed += 1;
             } else {
-                let q = self.queue.back().map_or(updated, |b| b.0.max(updated));
-                let bytes = with_header(updated, q, stored.get(HEADER..).unwrap_or_default());
+                let bytes = with_header(updated, updated, stored.get(HEADER..).unwrap_or_default());
                 self.inner.put(&key, bytes)?;
-                self.queue.push_back((q, key));
+                self.queue.requeue(updated, key);
             }
         }
         Ok(removed)
     }
 
     /// Removes every expired entry the queue has reached; returns how many.
+    ///
+    /// It runs until the front item is not due. That ends: every due item
+    /// is removed, dropped or queued again at its entry's update time, which
+    /// is not expired, so no item is examined twice.
     pub fn expire_due(&mut self) -> Result<usize> {
         let mut removed = 0;
         loop {
-            let before = self.queue.len();
-            let r = self.cleanup(64)?;
-            removed += r;
+            removed += self.cleanup(64)?;
             let now = self.expiry.read_now();
             let due = self
                 .queue
-                .front()
-                .is_some_and(|(t, _)| self.expiry.is_expired(*t, now));
-            if !due || (r == 0 && self.queue.len() == before) {
+                .front_time()
+                .is_some_and(|t| self.expiry.is_expired(t, now));
+            if !due {
                 return Ok(removed);
             }
         }
@@ -266,9 +264,9 @@ impl<S: StateStore> StateStore for TtlStore<S> {
         match existing {
             Some((_, queued)) => self.inner.put(key, with_header(now, queued, &value)),
             None => {
-                let back = self.queue.back().map_or(now, |b| b.0.max(now));
+                let back = self.queue.new_time(now);
                 self.inner.put(key, with_header(now, back, &value))?;
-                self.queue.push_back((back, key.into()));
+                self.queue.push_new(now, key.into());
                 Ok(())
             }
         }
@@ -370,7 +368,7 @@ impl<S: StateStore> StateStore for TtlStore<S> {
             expiry.cover(*last);
         }
         self.inner.restore(StateSnapshot::new(data))?;
-        self.queue = queue.into();
+        self.queue = ExpiryQueue::from_sorted(queue);
         self.expiry = expiry;
         self.refreshed.get_mut().clear();
         Ok(())
