@@ -483,3 +483,75 @@ fn failed_write_leaves_the_previous_checkpoint_and_resyncs() {
     drop(dir);
     CheckpointDir::open(tmp.path()).unwrap();
 }
+
+/// A capture taken before a restore and checkpointed after it cannot stand
+/// in for the restored chain: the next delta is refused (and the capture
+/// after that is full), so no checkpoint mixes the two histories.
+#[test]
+fn a_capture_from_before_a_restore_does_not_continue_the_restored_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dir = CheckpointDir::open(tmp.path()).unwrap();
+    let mut first = Checkpointed::new(InMemoryStore::new());
+    first.put(b"a", Bytes::from_static(b"1")).unwrap();
+    dir.checkpoint(1u64, [("p", first.capture())])
+        .unwrap()
+        .wait()
+        .unwrap();
+    // A fresh store's first capture is a base of its own history.
+    let mut s = Checkpointed::new(InMemoryStore::new());
+    s.put(b"stale", Bytes::from_static(b"x")).unwrap();
+    let early = s.capture();
+    let m1 = dir.manifest(1).unwrap();
+    dir.restore(&m1, &mut [("p", &mut s)]).unwrap();
+    // The pre-restore capture is written as epoch 2: a delta that no longer
+    // follows anything, or a base of the old history.
+    let _ = dir.checkpoint(2u64, [("p", early)]).unwrap().wait();
+    s.put(b"b", Bytes::from_static(b"2")).unwrap();
+    let third = dir.checkpoint(3u64, [("p", s.capture())]).unwrap().wait();
+    if third.is_err() {
+        // Refused: the store's next capture is a full one.
+        dir.checkpoint(4u64, [("p", s.capture())])
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let latest = dir.latest().unwrap().unwrap();
+    let mut r = Checkpointed::new(InMemoryStore::new());
+    dir.restore(&latest, &mut [("p", &mut r)]).unwrap();
+    assert_eq!(content(&r), content(&s), "epoch {}", latest.epoch());
+    assert!(r.get(b"stale").is_none());
+}
+
+/// Opening a directory whose newest manifest is damaged deletes no older
+/// checkpoint, so a fallback restore still finds the complete one.
+#[test]
+fn a_damaged_newest_manifest_keeps_the_older_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Checkpointed::new(InMemoryStore::new());
+    {
+        let mut dir =
+            CheckpointDir::open_with(tmp.path(), CheckpointOptions::default().retain(2)).unwrap();
+        for e in 1..=2u64 {
+            s.put(&e.to_be_bytes(), Bytes::from_static(b"x")).unwrap();
+            dir.checkpoint(e, [("s", s.capture())])
+                .unwrap()
+                .wait()
+                .unwrap();
+        }
+        dir.wait_idle().unwrap();
+    }
+    let newest = tmp.path().join(format!("checkpoint-{:020}.manifest", 2));
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&newest, &bytes).unwrap();
+    // A smaller retention at open must not prune either.
+    let dir = CheckpointDir::open_with(tmp.path(), CheckpointOptions::default().retain(1)).unwrap();
+    assert_eq!(dir.epochs().unwrap(), vec![1, 2]);
+    let mut r = Checkpointed::new(InMemoryStore::new());
+    let got = dir
+        .restore_latest(&mut [("s", &mut r)], Fallback::ToOlder)
+        .unwrap();
+    assert_eq!(got, Some(1));
+    assert_eq!(r.len(), 1);
+}

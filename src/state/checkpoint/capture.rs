@@ -319,6 +319,11 @@ impl<S: StateStore> Checkpointable for Checkpointed<S> {
         self.changes = ChangeMap::default();
         self.pending = Pending::Delta;
         self.resync.store(false, Ordering::Release);
+        // A new lineage: a capture taken before the restore (still queued
+        // for the writer) must not be able to stand in for the restored
+        // chain, so the next delta continues only the restored checkpoint.
+        self.lineage = Lineage::fresh();
+        self.seq = 0;
         Lineage {
             id: self.lineage,
             seq: self.seq,

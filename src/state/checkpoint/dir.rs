@@ -304,11 +304,12 @@ impl CheckpointDir {
 
     /// Opens (creating if needed) a checkpoint directory: takes its lock,
     /// removes temporary files and part files no manifest references (left
-    /// by a crash), and starts the writer thread.
+    /// by a crash), and starts the writer thread. No manifest is deleted
+    /// here; retention applies after the next commit.
     ///
     /// The directory belongs to the checkpoints: other files are left alone,
     /// but any `*.part` file that no manifest names is deleted. If a
-    /// manifest cannot be read, no part file is deleted.
+    /// manifest cannot be read, no file is deleted.
     pub fn open_with(path: impl AsRef<Path>, options: CheckpointOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path).map_err(io_err("creating", &path))?;
@@ -336,7 +337,7 @@ impl CheckpointDir {
             options,
             chains: HashMap::new(),
         };
-        writer.collect_garbage()?;
+        writer.collect_garbage(false)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("laminar-checkpoint".into())
@@ -626,7 +627,7 @@ impl Writer {
                     let names: Vec<String> = parts.into_iter().map(|(n, _)| n).collect();
                     if committed {
                         // Failures here cost disk space, never a checkpoint.
-                        let _ = self.collect_garbage();
+                        let _ = self.collect_garbage(true);
                         self.materialize(epoch, &names);
                     }
                 }
@@ -733,17 +734,36 @@ impl Writer {
         Ok(())
     }
 
-    /// Keeps the newest `retain` manifests, then deletes every part file
-    /// that no kept manifest and no chain in progress references, and every
-    /// temporary file.
-    fn collect_garbage(&mut self) -> Result<()> {
+    /// With `prune_manifests` (after a commit), keeps the newest `retain`
+    /// manifests; then deletes every part file that no kept manifest and no
+    /// chain in progress references, and every temporary file.
+    ///
+    /// Nothing is deleted unless every kept manifest can be read: an older
+    /// checkpoint may be the only complete one left when a newer manifest is
+    /// damaged. At open no manifest is deleted (the directory may have been
+    /// written with a larger `retain`).
+    fn collect_garbage(&mut self, prune_manifests: bool) -> Result<()> {
         let manifests = list_manifests(&self.dir)?;
-        let keep_from = manifests
-            .keys()
-            .rev()
-            .nth(self.options.retain.saturating_sub(1))
-            .copied()
-            .unwrap_or(0);
+        let keep_from = if prune_manifests {
+            manifests
+                .keys()
+                .rev()
+                .nth(self.options.retain.saturating_sub(1))
+                .copied()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let mut referenced: HashSet<String> = HashSet::new();
+        for &epoch in manifests.range(keep_from..).map(|(e, _)| e) {
+            match read_manifest(&self.dir, epoch) {
+                Ok(m) => referenced.extend(m.file_names().map(str::to_string)),
+                // Cannot tell what an unreadable manifest references, nor
+                // whether the older ones are the only complete checkpoints:
+                // delete nothing.
+                Err(_) => return Ok(()),
+            }
+        }
         let mut removed_manifest = false;
         for path in manifests.range(..keep_from).map(|(_, p)| p) {
             std::fs::remove_file(path).map_err(io_err("removing", path))?;
@@ -752,14 +772,6 @@ impl Writer {
         if removed_manifest {
             // The manifests must be gone before the files they name.
             sync_dir(&self.dir)?;
-        }
-        let mut referenced: HashSet<String> = HashSet::new();
-        for &epoch in manifests.range(keep_from..).map(|(e, _)| e) {
-            match read_manifest(&self.dir, epoch) {
-                Ok(m) => referenced.extend(m.file_names().map(str::to_string)),
-                // Cannot tell what an unreadable manifest references: keep every part file.
-                Err(_) => return Ok(()),
-            }
         }
         for chain in self.chains.values().flatten() {
             referenced.extend(chain.files.iter().map(|f| f.name.clone()));
