@@ -449,7 +449,8 @@ impl CheckpointDir {
     /// manifest as it is read. On error every target is left empty and the
     /// error names the file (and offset, where the format knows it). On
     /// success each target's next capture is a delta on this checkpoint's
-    /// chain.
+    /// chain (or, if retention has meanwhile removed that chain's files, is
+    /// refused and followed by a full capture: never a mix).
     pub fn restore<T: Checkpointable + ?Sized>(
         &self,
         manifest: &Manifest,

@@ -61,8 +61,11 @@
 //! being written. On `AHashMapStore` the value is shared with the store; on
 //! `InMemoryStore` (which copies values of up to 112 bytes into its own
 //! chunks) and `MmapStateStore` the caller's `Bytes` is an extra copy of the
-//! value. With one checkpoint in flight there are at most two change sets:
-//! the one being written and the one filling up.
+//! value. With one checkpoint in flight there are two change sets: the one
+//! being written and the one filling up. The writer's queue is not bounded:
+//! an operator that starts checkpoints faster than they are written keeps one
+//! change set per checkpoint in flight; wait on a [`CheckpointHandle`] (or
+//! [`CheckpointDir::wait_idle`]) before starting the next to bound it.
 //!
 //! What a capture costs, by case:
 //!

@@ -398,7 +398,7 @@ impl StateSnapshot {
             ViewInner::V2 { bytes, blocks } => {
                 for blk in blocks {
                     let body = bytes
-                        .get(blk.body..blk.body + blk.header.body_len())
+                        .get(blk.body..blk.body.saturating_add(blk.header.body_len()))
                         .unwrap_or_default();
                     b.push_block(&blk.header, body);
                 }
@@ -494,7 +494,8 @@ impl StateSnapshot {
                 }
                 v2::Frame::Block(bh) => {
                     let body_at = pos + v2::BLOCK_HEADER_LEN;
-                    let Some(body) = bytes.get(body_at..body_at + bh.body_len()) else {
+                    let Some(body) = bytes.get(body_at..body_at.saturating_add(bh.body_len()))
+                    else {
                         return Err(StateError::corruption(
                             format!("{LOCATION} at offset {body_at}"),
                             format!(
@@ -523,7 +524,7 @@ impl StateSnapshot {
                         header: bh,
                         first: len - bh.entries,
                     });
-                    pos = body_at + bh.body_len();
+                    pos = body_at.saturating_add(bh.body_len());
                 }
             }
         }
@@ -879,7 +880,7 @@ impl<'a> SnapshotView<'a> {
             ViewInner::V1 { body, layout } => layout.entry(body, i),
             ViewInner::V2 { bytes, blocks } => {
                 let b = blocks.get(blocks.partition_point(|b| b.first <= i).checked_sub(1)?)?;
-                let body = bytes.get(b.body..b.body + b.header.body_len())?;
+                let body = bytes.get(b.body..b.body.saturating_add(b.header.body_len()))?;
                 let (k, v) = v2::block_entry(&b.header, body, i.checked_sub(b.first)?);
                 Some((k, v.unwrap_or_default()))
             }

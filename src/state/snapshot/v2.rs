@@ -117,8 +117,13 @@ pub(crate) struct BlockHeader {
 }
 
 impl BlockHeader {
+    /// Bytes of the block's body (saturating: on a 32-bit target a forged
+    /// header cannot wrap it into a small length).
     pub(crate) fn body_len(&self) -> usize {
-        8 * self.entries + self.key_bytes + self.value_bytes
+        self.entries
+            .saturating_mul(8)
+            .saturating_add(self.key_bytes)
+            .saturating_add(self.value_bytes)
     }
 }
 

@@ -83,10 +83,15 @@ impl ManualClock {
     /// Fails with [`StateError::Time`] if the result would leave the `i64`
     /// range; the time is then unchanged.
     pub fn advance(&self, by: i64) -> Result<i64> {
-        let now = self.now.load(Ordering::SeqCst);
-        let next = super::add_time(now, by)?;
-        self.now.store(next, Ordering::SeqCst);
-        Ok(next)
+        // One atomic step: clones share the time, and two threads advancing
+        // at once must both count.
+        match self
+            .now
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_add(by))
+        {
+            Ok(prev) => super::add_time(prev, by),
+            Err(now) => super::add_time(now, by),
+        }
     }
 
     /// The clock as a shareable `Arc<dyn Clock>` (for
