@@ -17,8 +17,10 @@
 //! | `on_hashbrown` | hand-written peer: `hashbrown::HashMap` + ahash              | none (a user's own map has none) |
 //! | `on_btreemap`  | hand-written peer: std `BTreeMap`                            | none |
 //!
-//! Windows are closed by the watermark explicitly in each query's logic (no
-//! timers yet): the watermark is the largest event time seen (the generated
+//! Windows are closed by the watermark explicitly in each query's logic
+//! (written before `laminar_core::state::time` existed; some queries still
+//! scan a table when a window closes, and moving them onto `TimerQueue` is
+//! open work): the watermark is the largest event time seen (the generated
 //! stream is in time order), and `finish` closes everything still open.
 
 use std::path::{Path, PathBuf};

@@ -15,8 +15,8 @@
 //! join it); then its final price (if it had a matching bid) updates its
 //! category's sum and count, and the update is emitted. Closing uses
 //! the timer wheel of [`join`](super::join): one-second buckets kept
-//! in a table (point operations only, so it works on every backend),
-//! because the crate has no timers yet. State: the open auctions, their
+//! in a table (point operations only, so it works on every backend; it
+//! predates `laminar_core::state::time`). State: the open auctions, their
 //! timer buckets, and one aggregate per category.
 //!
 //! Row: `[category, sum of final prices, number of auctions, 0, 0, 0]`
